@@ -1,0 +1,1 @@
+"""Local infrastructure for meterstream: a real Kafka broker for development and tests."""

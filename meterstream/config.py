@@ -1,0 +1,92 @@
+"""Settings shared by every deployable: where Kafka is and what the topics are called.
+
+Each deployable (producer library, processors, sink, dispatcher) has one
+pydantic-settings object built in its ``main()``; they all embed these fields
+so one set of ``METERSTREAM_*`` environment variables configures a whole
+deployment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def project_root() -> Path | None:
+    """The source checkout this package runs from, if any (for default data paths)."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else None
+
+
+def default_data_dir() -> Path:
+    root = project_root()
+    return root / ".data" if root else Path.home() / ".local" / "share" / "meterstream"
+
+
+class Topics(BaseSettings):
+    """Topic names, all derived from one prefix so a test or a tenant can have its own set."""
+
+    model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
+
+    topic_prefix: str = Field("meterstream.", description="Prefix of every topic name.")
+    partitions: int = Field(4, ge=1, description="Partitions of topics meterstream creates.")
+
+    @property
+    def usage(self) -> str:
+        return f"{self.topic_prefix}usage"
+
+    @property
+    def licenses(self) -> str:
+        return f"{self.topic_prefix}licenses"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.topic_prefix}alerts"
+
+    @property
+    def prices(self) -> str:
+        return f"{self.topic_prefix}prices"
+
+    @property
+    def usage_dlq(self) -> str:
+        return f"{self.topic_prefix}usage.dlq"
+
+    @property
+    def alerts_dlq(self) -> str:
+        return f"{self.topic_prefix}alerts.dlq"
+
+    def compacted(self) -> set[str]:
+        return {self.licenses, self.prices}
+
+    def all(self) -> list[str]:
+        return [self.usage, self.licenses, self.alerts, self.prices, self.usage_dlq, self.alerts_dlq]
+
+
+class KafkaSettings(BaseSettings):
+    """Connection to the Kafka cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(DEFAULT_BOOTSTRAP, description="host:port[,host:port...]")
+    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings common to producers, consumers and admin clients."""
+        conf = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        return conf

@@ -1,0 +1,124 @@
+"""``meterstream demo``: the whole pipeline on one machine, on the embedded defaults.
+
+Starts the local Kafka broker (unless one is configured or already running), a
+Faust processor worker, and the ClickHouse sink (in this process, because the
+embedded engine belongs to one process); sends generated traffic through the
+producer library; waits until every event has landed; prints what ClickHouse
+and the processor's table hold for this run; stops what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from .config import DEFAULT_BOOTSTRAP, KafkaSettings, Topics, default_data_dir
+from .process import get_json, spawn, terminate, wait_http
+from .topics import ensure_topics
+
+
+def _start_broker(keep_running: bool) -> Any:
+    from meterstream.infra.kafka import LocalKafka
+
+    if KafkaSettings().kafka_bootstrap_servers != DEFAULT_BOOTSTRAP:
+        return None  # the user pointed us at their own cluster
+    broker = LocalKafka()
+    if broker.is_running():
+        print(f"using the Kafka broker already running at {broker.bootstrap_servers}")
+        return None
+    print("starting Kafka (the first run downloads it from Maven Central)...", flush=True)
+    broker.start()
+    print(f"Kafka is up at {broker.bootstrap_servers}")
+    return None if keep_running else broker
+
+
+def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
+    from meterstream.producers import Meter
+    from meterstream.producers.traffic import generate
+    from meterstream.sinks.settings import SinkSettings
+    from meterstream.sinks.usage_sink import UsageSink
+    from meterstream.stream_processors.settings import ProcessorSettings
+
+    broker = _start_broker(keep_running)
+    processor = None
+    stop = threading.Event()
+    sink_thread = None
+    try:
+        ensure_topics(KafkaSettings(), Topics())
+        psettings = ProcessorSettings()
+        logs = default_data_dir() / "logs"
+        processor = spawn(["processor"], logs / "processor.log")
+        base = f"http://{psettings.processor_web_host}:{psettings.processor_web_port}"
+        before = wait_http(f"{base}/totals/", 120, processor)
+        print(f"processor worker up (log: {logs / 'processor.log'})")
+
+        sink = UsageSink(SinkSettings())
+        sink_thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)
+        sink_thread.start()
+
+        with Meter() as meter:
+            started = time.monotonic()
+            sent = generate(meter, events, licenses, seed=int(time.time()))
+            meter.flush()
+            producer_id = meter.producer_id
+        print(f"sent {events} events for {licenses} licenses in {time.monotonic() - started:.2f}s")
+
+        landed = _wait_landed(sink.client, producer_id, events, timeout=120)
+        after = _wait_totals(base, before, sent.events, timeout=60)
+        _report(sink.client, producer_id, sent, before, after, landed)
+        ok = landed == events and all(
+            after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0) == n
+            for lic, n in sent.events.items())
+        print("OK: every event counted once in ClickHouse and in the processor table" if ok
+              else "MISMATCH: see above")
+        return 0 if ok else 1
+    finally:
+        stop.set()
+        if sink_thread is not None:
+            sink_thread.join(30)
+        if processor is not None:
+            terminate(processor)
+        if broker is not None:
+            broker.stop()
+            print("Kafka stopped")
+
+
+def _wait_landed(client: Any, producer_id: str, events: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    n = 0
+    while time.monotonic() < deadline:
+        n = client.query("SELECT count() FROM usage_events FINAL WHERE producer_id = {p:String}",
+                         parameters={"p": producer_id}).result_rows[0][0]
+        if n >= events:
+            break
+        print(f"  ClickHouse has {n}/{events} events...", flush=True)
+        time.sleep(1)
+    return int(n)
+
+
+def _wait_totals(base: str, before: dict[str, Any], sent: dict[str, int], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    after: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        after = get_json(f"{base}/totals/")
+        done = sum(after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0) for lic in sent)
+        if done >= sum(sent.values()):
+            break
+        time.sleep(0.5)
+    return after
+
+
+def _report(client: Any, producer_id: str, sent: Any, before: dict[str, Any], after: dict[str, Any],
+            landed: int) -> None:
+    rows = client.query(
+        "SELECT license_id, count() AS events, sum(quantity) AS quantity, uniqExact(model) AS models "
+        "FROM usage_events FINAL WHERE producer_id = {p:String} GROUP BY license_id ORDER BY events DESC LIMIT 10",
+        parameters={"p": producer_id}).result_rows
+    print(f"\nClickHouse ({os.environ.get('METERSTREAM_CLICKHOUSE_URL', 'embedded chDB')}): "
+          f"{landed} events landed for this run; top licenses:")
+    print(f"  {'license':<12} {'events':>7} {'faust':>7} {'quantity':>16} {'models':>6}")
+    for lic, n, qty, models in rows:
+        faust_n = after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0)
+        print(f"  {lic:<12} {n:>7} {faust_n:>7} {qty:>16} {models:>6}")

@@ -1,0 +1,28 @@
+"""Settings of the ClickHouse sink (environment prefix ``METERSTREAM_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from meterstream.config import KafkaSettings, Topics, default_data_dir
+
+
+def default_clickhouse_url() -> str:
+    return f"chdb://{(default_data_dir() / 'clickhouse').resolve()}"
+
+
+class ClickHouseSettings(KafkaSettings, Topics):
+    """Where ClickHouse is: ``chdb:///abs/path`` (embedded, default) or ``http(s)://user:pass@host:port/db``."""
+
+    model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
+
+    clickhouse_url: str = Field(default_factory=default_clickhouse_url)
+
+
+class SinkSettings(ClickHouseSettings):
+    """One sink process; run several with the same group to share partitions."""
+
+    sink_group: str = Field("meterstream-sink", description="Kafka consumer group of the sink.")
+    sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered...")
+    sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
