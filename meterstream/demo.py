@@ -10,6 +10,7 @@ and the processor's table hold for this run; stops what it started.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -48,9 +49,10 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
     try:
         ensure_topics(KafkaSettings(), Topics())
         psettings = ProcessorSettings()
+        port = _free_or(psettings.processor_web_host, psettings.processor_web_port)
         logs = default_data_dir() / "logs"
-        processor = spawn(["processor"], logs / "processor.log")
-        base = f"http://{psettings.processor_web_host}:{psettings.processor_web_port}"
+        processor = spawn(["processor"], logs / "processor.log", {"METERSTREAM_PROCESSOR_WEB_PORT": str(port)})
+        base = f"http://{psettings.processor_web_host}:{port}"
         before = wait_http(f"{base}/totals/", 120, processor)
         print(f"processor worker up (log: {logs / 'processor.log'})")
 
@@ -83,6 +85,17 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
         if broker is not None:
             broker.stop()
             print("Kafka stopped")
+
+
+def _free_or(host: str, port: int) -> int:
+    """``port`` if nothing listens there, else any free port (the demo must not clash)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            s.bind((host, 0))
+            return int(s.getsockname()[1])
 
 
 def _wait_landed(client: Any, producer_id: str, events: int, timeout: float) -> int:

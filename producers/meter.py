@@ -43,7 +43,7 @@ class Meter:
         self._lock = threading.Lock()
         self._buffers: dict[str, list[tuple[Any, ...]]] = {}
         self._first_at: dict[str, float] = {}
-        self._seq = 0
+        self._seq: dict[str, int] = {}
         self._closed = False
         self._wake = threading.Event()
         self.delivered_events = 0
@@ -98,8 +98,9 @@ class Meter:
         with self._lock:
             if self._closed:
                 raise MeterClosedError("meter is closed")
-            row = row[:4] + (self._seq,) + row[5:]
-            self._seq += 1
+            seq = self._seq.get(license_id, 0)
+            self._seq[license_id] = seq + 1
+            row = row[:4] + (seq,) + row[5:]
             buf = self._buffers.get(license_id)
             if buf is None:
                 buf = self._buffers[license_id] = []

@@ -1,0 +1,21 @@
+"""Stream-processor subcommands: ``meterstream processor``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("processor", help="run a Faust stream-processor worker")
+    p.add_argument("--web-port", type=int, default=None, help="port of the quota HTTP views")
+    p.set_defaults(handler=_processor)
+
+
+def _processor(args: argparse.Namespace) -> int:
+    from .app import run_worker
+    from .settings import ProcessorSettings
+
+    overrides = {"processor_web_port": args.web_port} if args.web_port else {}
+    run_worker(ProcessorSettings(**overrides))
+    return 0
