@@ -126,12 +126,14 @@ def _wait_totals(base: str, before: dict[str, Any], sent: dict[str, int], timeou
 def _report(client: Any, producer_id: str, sent: Any, before: dict[str, Any], after: dict[str, Any],
             landed: int) -> None:
     rows = client.query(
-        "SELECT license_id, count() AS events, sum(quantity) AS quantity, uniqExact(model) AS models "
-        "FROM usage_events FINAL WHERE producer_id = {p:String} GROUP BY license_id ORDER BY events DESC LIMIT 10",
+        "SELECT license_id, count() AS events, sumIf(quantity, metric = 'input_tokens') AS tin, "
+        "sumIf(quantity, metric = 'output_tokens') AS tout, sumIf(quantity, metric = 'gpu_seconds') AS gpu, "
+        "uniqExact(model) AS models FROM usage_events FINAL WHERE producer_id = {p:String} "
+        "GROUP BY license_id ORDER BY events DESC LIMIT 10",
         parameters={"p": producer_id}).result_rows
     print(f"\nClickHouse ({os.environ.get('METERSTREAM_CLICKHOUSE_URL', 'embedded chDB')}): "
           f"{landed} events landed for this run; top licenses:")
-    print(f"  {'license':<12} {'events':>7} {'faust':>7} {'quantity':>16} {'models':>6}")
-    for lic, n, qty, models in rows:
+    print(f"  {'license':<12} {'events':>7} {'faust':>7} {'in tokens':>10} {'out tokens':>10} {'gpu s':>6} {'models':>6}")
+    for lic, n, tin, tout, gpu, models in rows:
         faust_n = after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0)
-        print(f"  {lic:<12} {n:>7} {faust_n:>7} {qty:>16} {models:>6}")
+        print(f"  {lic:<12} {n:>7} {faust_n:>7} {int(tin):>10} {int(tout):>10} {int(gpu):>6} {models:>6}")
