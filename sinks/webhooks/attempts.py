@@ -37,8 +37,16 @@ class AttemptRecorder:
         self.delivered = 0
 
     async def attempt(self, partition: int, st: DeliveryState) -> None:
-        """Send once and record what happened. The endpoint slot is taken first, so a slow
-        endpoint's queue holds no global slot and never delays other endpoints."""
+        """Send once and record what happened; an unexpected error postpones the delivery, never drops it."""
+        try:
+            await self._attempt(partition, st)
+        except Exception:
+            log.exception("delivery %s: unexpected error; retrying in 60s", st.delivery_id)
+            self.d.reschedule(partition, st.advanced(next_at=now_us() + 60_000_000))
+
+    async def _attempt(self, partition: int, st: DeliveryState) -> None:
+        """The endpoint slot is taken first, so a slow endpoint's queue holds no global slot
+        and never delays other endpoints."""
         ep = self.d.endpoints.endpoints.get(st.endpoint_id)
         if ep is None or not ep.enabled:
             reason = "endpoint removed" if ep is None else f"endpoint disabled: {ep.disabled_reason or 'by operator'}"

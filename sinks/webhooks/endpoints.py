@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets as _random
 import time
@@ -21,8 +22,18 @@ log = logging.getLogger(__name__)
 ENDPOINT = "webhook_endpoint"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def now_us() -> int:
     return int(time.time() * 1_000_000)
+
+
+def micros(value: Any) -> Any:
+    """fastavro reads timestamp-micros as datetimes; meterstream keeps them as integer microseconds."""
+    if isinstance(value, dt.datetime):
+        return (value - _EPOCH) // dt.timedelta(microseconds=1)
+    return value
 
 
 @dataclass
@@ -61,7 +72,11 @@ class Endpoint:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Endpoint":
-        return cls(**{k: rec[k] for k in cls.__dataclass_fields__})
+        fields = {k: rec[k] for k in cls.__dataclass_fields__}
+        fields["updated_at"] = micros(fields["updated_at"])
+        fields["secrets"] = [{**s, "created_at": micros(s["created_at"]), "expires_at": micros(s["expires_at"])}
+                             for s in fields["secrets"]]
+        return cls(**fields)
 
 
 class EndpointRegistry:

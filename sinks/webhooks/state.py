@@ -9,7 +9,6 @@ them, so a duplicated alert is recognised and not delivered twice.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -20,10 +19,10 @@ from meterstream.config import KafkaSettings
 from meterstream.errors import MeterstreamError
 from meterstream.schemas import RecordCodec
 
+from .endpoints import micros
 from .errors import WebhookError
 
 RETRY = "webhook_retry"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 PENDING = "pending"
 
 
@@ -102,14 +101,6 @@ class StateStore:
             rec = self.codec.decode(value)
         except MeterstreamError:
             return  # a record this version cannot read is not ours to act on
-        rec["next_at"] = _micros(rec["next_at"])
-        rec["created_at"] = _micros(rec["created_at"])
-        rec["updated_at"] = _micros(rec["updated_at"])
+        for name in ("next_at", "created_at", "updated_at"):
+            rec[name] = micros(rec[name])
         states[rec["delivery_id"]] = DeliveryState(**rec)
-
-
-def _micros(value: Any) -> int:
-    """fastavro returns timestamp-micros as datetimes when reading; the state keeps integers."""
-    if isinstance(value, int):
-        return value
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
