@@ -54,6 +54,8 @@ class AttemptRecorder:
             return
         async with self._per_endpoint[ep.endpoint_id]:
             async with self._global:
+                if self.d.stopping:
+                    return  # shutting down: the state on record stays pending; the next start resumes it
                 try:
                     secrets = self._secrets(ep)
                 except MasterKeyError as exc:

@@ -56,6 +56,7 @@ class Dispatcher:
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self.stopping = False
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -75,6 +76,7 @@ class Dispatcher:
                     last_refresh = time.monotonic()
                 await self._ingest()
             await scheduler
+            self.stopping = True
             await self._drain(self.settings.webhook_timeout_s + 5)
 
     async def _ingest(self) -> None:
@@ -152,7 +154,7 @@ class Dispatcher:
             self.known[partition][st.delivery_id] = st.status
 
     async def _drain(self, timeout: float) -> None:
-        """On stop: let attempts in flight finish and record their state."""
+        """On stop: let requests in flight finish and record their state (queued ones just end)."""
         if self._tasks:
             done, running = await asyncio.wait(set(self._tasks), timeout=timeout)
             for t in running:

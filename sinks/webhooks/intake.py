@@ -45,7 +45,8 @@ class AlertIntake:
         self.assignment = Assignment()
         self.consumer = Consumer({
             **settings.client_config(), "group.id": settings.webhook_group, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "enable.partition.eof": False})
+            "auto.offset.reset": "earliest", "enable.partition.eof": False,
+            "session.timeout.ms": settings.webhook_session_timeout_ms})
         self.consumer.subscribe([settings.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
         self.dead_letters = 0

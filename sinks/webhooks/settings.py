@@ -38,6 +38,9 @@ class WebhookSettings(KafkaSettings, WebhookTopics):
     """One webhook dispatcher; run several with the same group to share the alert partitions."""
 
     webhook_group: str = Field("meterstream-webhooks", description="Kafka consumer group of the dispatchers.")
+    webhook_session_timeout_ms: int = Field(
+        45_000, ge=1000, description="Kafka consumer session timeout: how soon the partitions of a dispatcher "
+                                     "that died are handed (with their pending retries) to another one.")
     webhook_master_key: SecretStr | None = Field(
         None, description="Fernet key (urlsafe base64 of 32 bytes) that encrypts signing secrets at rest; "
                           "several keys separated by commas during a master-key rotation, newest first. "

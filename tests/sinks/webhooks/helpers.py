@@ -21,14 +21,15 @@ MASTER_KEY = generate_master_key()
 def settings(bootstrap: str, prefix: str, schedule: list[float], **extra: Any) -> WebhookSettings:
     return WebhookSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, webhook_group=f"{prefix}wh",
                            webhook_master_key=MASTER_KEY, webhook_retry_schedule=schedule,
-                           webhook_state_retention_s=3600, **extra)
+                           webhook_state_retention_s=3600, webhook_session_timeout_ms=6000, **extra)
 
 
 def env(bootstrap: str, prefix: str, schedule: list[float]) -> dict[str, str]:
     """The same settings as environment variables, for a dispatcher subprocess."""
     return {"METERSTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "METERSTREAM_TOPIC_PREFIX": prefix,
             "METERSTREAM_WEBHOOK_GROUP": f"{prefix}wh", "METERSTREAM_WEBHOOK_MASTER_KEY": MASTER_KEY,
-            "METERSTREAM_WEBHOOK_RETRY_SCHEDULE": str(schedule), "METERSTREAM_WEBHOOK_STATE_RETENTION_S": "3600"}
+            "METERSTREAM_WEBHOOK_RETRY_SCHEDULE": str(schedule), "METERSTREAM_WEBHOOK_STATE_RETENTION_S": "3600",
+            "METERSTREAM_WEBHOOK_SESSION_TIMEOUT_MS": "6000"}
 
 
 def alert(license_id: str = "lic-1", kind: str = "threshold", **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""A dispatcher SIGKILLed while a retry is pending delivers it after restart, once, with the same id."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from meterstream.process import spawn, terminate
+from meterstream.sinks.webhooks.admin import EndpointAdmin
+from meterstream.sinks.webhooks.payload import delivery_id
+from meterstream.sinks.webhooks.verify import verify
+from tests.helpers import wait_for
+
+from .conftest import Receiver
+from .helpers import alert, delivery_log, env, produce_alerts, settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_sigkill_while_a_retry_is_pending(kafka_bootstrap: str, prefix: str, receiver: Receiver,
+                                          tmp_path: Path) -> None:
+    schedule = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    s = settings(kafka_bootstrap, prefix, schedule)
+    admin = EndpointAdmin(s)
+    ep, secret = admin.add(receiver.url(), [], [], [])
+    admin.close()
+    failing = {"on": True}
+    receiver.plan = lambda path, n: (500 if failing["on"] else 200, 0.0, {})
+    a, b = alert(), alert()
+    produce_alerts(s, [a, b])
+    proc = spawn(["webhook", "dispatch"], tmp_path / "dispatcher-1.log", env(kafka_bootstrap, prefix, schedule))
+    try:
+        # two failed attempts per alert, the retry state of the first on record: a retry is pending
+        wait_for(lambda: len(receiver.on("/hook")) >= 4, 60, what="failed attempts")
+        delivery_log(s, 2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    failing["on"] = False
+    proc = spawn(["webhook", "dispatch"], tmp_path / "dispatcher-2.log", env(kafka_bootstrap, prefix, schedule))
+    try:
+        wait_for(lambda: len(receiver.answered("/hook")) >= 2, 60, what="deliveries after restart")
+        produce_alerts(s, [alert()])  # a fresh alert after the pending ones: once it arrives, nothing else will
+        wait_for(lambda: len(receiver.answered("/hook")) >= 3, 60, what="a fresh delivery")
+    finally:
+        assert terminate(proc) == 0, (tmp_path / "dispatcher-2.log").read_text()[-3000:]
+    answered = receiver.answered("/hook")
+    ids = {delivery_id(ep.endpoint_id, x["alert_id"]) for x in (a, b)}
+    assert len(answered) == 3, [r.webhook_id for r in answered]
+    assert ids <= {r.webhook_id for r in answered}
+    assert {r.webhook_id for r in receiver.on("/hook")[:4]} == ids, "the same ids before and after the kill"
+    for r in answered:
+        assert verify(secret, r.headers, r.body) == r.webhook_id
