@@ -17,6 +17,7 @@ from meterstream.errors import MeterstreamError
 
 from .errors import EndpointNotFound, WebhookError
 from .settings import WebhookTopics
+from .topics import high_watermark
 
 log = logging.getLogger(__name__)
 ENDPOINT = "webhook_endpoint"
@@ -96,8 +97,7 @@ class EndpointRegistry:
 
     def load(self, timeout: float = 30.0) -> None:
         """Read up to the current end of the topic (the registry is complete after this)."""
-        ends = {p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout)[1]
-                for p in self._partitions}
+        ends = {p: high_watermark(self._consumer, TopicPartition(self.topic, p), timeout) for p in self._partitions}
         deadline = time.monotonic() + timeout
         while any(self._position(p) < end for p, end in ends.items()):
             if time.monotonic() > deadline:

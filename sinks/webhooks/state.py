@@ -21,6 +21,7 @@ from meterstream.schemas import RecordCodec
 
 from .endpoints import micros
 from .errors import WebhookError
+from .topics import high_watermark
 
 RETRY = "webhook_retry"
 PENDING = "pending"
@@ -74,7 +75,7 @@ class StateStore:
                              "enable.auto.commit": False, "enable.partition.eof": True})
         try:
             tps = [TopicPartition(self.topic, p) for p in partitions]
-            ends = {p: consumer.get_watermark_offsets(tp, timeout=30)[1] for p, tp in zip(partitions, tps)}
+            ends = {p: high_watermark(consumer, tp) for p, tp in zip(partitions, tps)}
             todo = {p for p, end in ends.items() if end > 0}
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in todo])
             deadline = time.monotonic() + timeout

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from meterstream.config import KafkaSettings
@@ -17,6 +19,18 @@ def alert_partitions(admin: AdminClient, topics: WebhookTopics, timeout: float =
     if meta is None or meta.error is not None or not meta.partitions:
         return topics.partitions
     return len(meta.partitions)
+
+
+def high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
+    """End offset of a partition, retried while a just-created topic has no leader yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(tp, timeout=min(timeout, 10.0))[1])
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise WebhookError(f"cannot read the end offset of {tp.topic}[{tp.partition}]: {exc}") from exc
+            time.sleep(0.2)
 
 
 def ensure_webhook_topics(kafka: KafkaSettings, topics: WebhookTopics, retention_s: float | None = None,
