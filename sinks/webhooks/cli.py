@@ -42,6 +42,9 @@ def register(sub: Any) -> None:
     d = wsub.add_parser("dispatch", help="run a webhook dispatcher")
     d.set_defaults(handler=_dispatch)
 
+    c = wsub.add_parser("check-config", help="validate the dispatcher's settings and print them (secrets masked)")
+    c.set_defaults(handler=_check_config)
+
     g = wsub.add_parser("gen-master-key", help="print a new master key for METERSTREAM_WEBHOOK_MASTER_KEY")
     g.set_defaults(handler=_gen_master_key)
 
@@ -95,6 +98,26 @@ def _dispatch(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     Dispatcher(WebhookSettings()).run(stop)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import sys
+
+    from pydantic import SecretStr, ValidationError
+
+    from .secret_box import SecretBox
+    from .settings import WebhookSettings
+
+    try:
+        settings = WebhookSettings()
+    except ValidationError as exc:
+        print(f"invalid webhook configuration:\n{exc}", file=sys.stderr)
+        return 2
+    SecretBox(settings.webhook_master_key)  # raises MasterKeyError naming the setting
+    for key in type(settings).model_fields:
+        value = getattr(settings, key)
+        print(f"  {key} = {'**********' if isinstance(value, SecretStr) else value}")
     return 0
 
 
