@@ -86,24 +86,26 @@ class Dispatcher:
             return
         msgs = await asyncio.to_thread(self.intake.poll, 0.2)
         await self._apply_assignment()
+        msgs = [m for m in msgs if (m.partition() or 0) in self.known]  # not from a partition just revoked
         if not msgs:
             return
         fresh: list[tuple[int, DeliveryState]] = []
         for msg in msgs:
             partition = msg.partition() or 0
-            known = self.known.setdefault(partition, {})
+            known = self.known[partition]
             for st in self.intake.deliveries(msg, known):
                 known[st.delivery_id] = st.status
                 self.store.write(st, partition)
                 fresh.append((partition, st))
-        await asyncio.to_thread(self._flush_or_raise)
+        await asyncio.to_thread(self._flush_states)
         await asyncio.to_thread(self.intake.commit, msgs)
         for partition, st in fresh:
             self._enqueue(partition, st)
 
-    def _flush_or_raise(self) -> None:
-        if self.producer.flush(60) > 0:
-            raise RuntimeError("Kafka did not acknowledge delivery states within 60s; not committing")
+    def _flush_states(self) -> None:
+        """Wait (as long as it takes) until Kafka has acknowledged every state written so far."""
+        while self.producer.flush(30) > 0:
+            log.warning("Kafka has not acknowledged delivery states yet; alert offsets stay uncommitted")
 
     async def _apply_assignment(self) -> None:
         added, removed = self.intake.assignment.take()

@@ -42,7 +42,9 @@ def test_sigkill_while_a_retry_is_pending(kafka_bootstrap: str, prefix: str, rec
     proc = spawn(["webhook", "dispatch"], tmp_path / "dispatcher-2.log", env(kafka_bootstrap, prefix, schedule))
     try:
         wait_for(lambda: len(receiver.answered("/hook")) >= 2, 60, what="deliveries after restart")
-        produce_alerts(s, [alert()])  # a fresh alert after the pending ones: once it arrives, nothing else will
+        # `a` again (a processor redelivering it after the restart), then a fresh alert on the same
+        # partition: once the fresh one arrives, the repeat has been read and recognised from the state
+        produce_alerts(s, [a, alert()])
         wait_for(lambda: len(receiver.answered("/hook")) >= 3, 60, what="a fresh delivery")
     finally:
         assert terminate(proc) == 0, (tmp_path / "dispatcher-2.log").read_text()[-3000:]
