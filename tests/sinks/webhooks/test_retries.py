@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from meterstream.sinks.webhooks.admin import EndpointAdmin
 from meterstream.sinks.webhooks.endpoints import EndpointRegistry
+from meterstream.sinks.webhooks.settings import DeliveryLogSettings
 from tests.helpers import wait_for
 
 from .conftest import Receiver
 from .helpers import alert, delivery_log, produce_alerts, read_topic, running, settings
+from .test_delivery_log import run_sink
 
 pytestmark = pytest.mark.integration
 SCHEDULE = [0.4, 0.8, 1.2]
@@ -17,7 +21,7 @@ JITTER = 0.1
 
 
 def test_500_three_times_then_delivered_on_schedule_and_exhausted_to_dlq(
-        kafka_bootstrap: str, prefix: str, receiver: Receiver) -> None:
+        kafka_bootstrap: str, prefix: str, receiver: Receiver, clickhouse: Any, clickhouse_url: str) -> None:
     receiver.plan = lambda path, n: (500 if path == "/flaky" and n < 3 or path == "/down" else 200, 0.0, {})
     s = settings(kafka_bootstrap, prefix, SCHEDULE, webhook_retry_jitter=JITTER)
     admin = EndpointAdmin(s)
@@ -45,6 +49,18 @@ def test_500_three_times_then_delivered_on_schedule_and_exhausted_to_dlq(
     assert all(r["next_attempt_at"] is not None for r in flaky_log[:3]) and flaky_log[3]["next_attempt_at"] is None
     assert len(dlq) == 1 and b"exhausted after 4" in dict(dlq[0].headers())["reason"]
     assert dict(dlq[0].headers())["endpoint_id"] == down.endpoint_id.encode()
+
+    # every attempt, on record in ClickHouse through the delivery log sink
+    log_settings = DeliveryLogSettings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                                       clickhouse_url=clickhouse_url, webhook_log_group=f"{prefix}log",
+                                       webhook_log_flush_ms=200)
+    run_sink(log_settings, clickhouse, lambda sink: sink.rows_written >= 8)
+    rows = clickhouse.query(
+        "SELECT endpoint_id, groupArray(status_code), groupArray(outcome) FROM "
+        "(SELECT * FROM webhook_deliveries FINAL WHERE endpoint_id IN {ids:Array(String)} ORDER BY attempt) "
+        "GROUP BY endpoint_id", parameters={"ids": [flaky.endpoint_id, down.endpoint_id]}).result_rows
+    assert sorted(rows) == sorted([(flaky.endpoint_id, [500, 500, 500, 200], ["retry"] * 3 + ["delivered"]),
+                                   (down.endpoint_id, [500] * 4, ["retry"] * 3 + ["exhausted"])])
 
 
 def test_410_disables_the_endpoint_and_other_4xx_are_not_retried(
