@@ -14,7 +14,19 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser("webhook", help="alert webhooks: endpoints and the dispatcher")
     wsub = p.add_subparsers(dest="webhook_command", required=True)
+    _endpoint_commands(wsub)
 
+    d = wsub.add_parser("dispatch", help="run a webhook dispatcher")
+    d.set_defaults(handler=_dispatch)
+
+    c = wsub.add_parser("check-config", help="validate the dispatcher's settings and print them (secrets masked)")
+    c.set_defaults(handler=_check_config)
+
+    g = wsub.add_parser("gen-master-key", help="print a new master key for METERSTREAM_WEBHOOK_MASTER_KEY")
+    g.set_defaults(handler=_gen_master_key)
+
+
+def _endpoint_commands(wsub: Any) -> None:
     a = wsub.add_parser("add", help="add an endpoint; prints its id and signing secret (shown once)")
     a.add_argument("url")
     a.add_argument("--license", action="append", default=[], dest="licenses", help="only this license (repeat)")
@@ -38,15 +50,6 @@ def register(sub: Any) -> None:
         c = wsub.add_parser(name, help=doc)
         c.add_argument("endpoint_id")
         c.set_defaults(handler=_run, action=name)
-
-    d = wsub.add_parser("dispatch", help="run a webhook dispatcher")
-    d.set_defaults(handler=_dispatch)
-
-    c = wsub.add_parser("check-config", help="validate the dispatcher's settings and print them (secrets masked)")
-    c.set_defaults(handler=_check_config)
-
-    g = wsub.add_parser("gen-master-key", help="print a new master key for METERSTREAM_WEBHOOK_MASTER_KEY")
-    g.set_defaults(handler=_gen_master_key)
 
 
 def _run(args: argparse.Namespace) -> int:
