@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -55,3 +56,35 @@ def test_sigkill_while_a_retry_is_pending(kafka_bootstrap: str, prefix: str, rec
     assert {r.webhook_id for r in receiver.on("/hook")[:4]} == ids, "the same ids before and after the kill"
     for r in answered:
         assert verify(secret, r.headers, r.body) == r.webhook_id
+
+
+def test_another_dispatcher_takes_over_the_pending_retries_of_a_killed_one(
+        kafka_bootstrap: str, prefix: str, receiver: Receiver, tmp_path: Path) -> None:
+    schedule = [1.0] * 20
+    s = settings(kafka_bootstrap, prefix, schedule)
+    admin = EndpointAdmin(s)
+    ep, _ = admin.add(receiver.url(), [], [], [])
+    admin.close()
+    failing = {"on": True}
+    receiver.plan = lambda path, n: (500 if failing["on"] else 200, 0.0, {})
+    logs = [tmp_path / "dispatcher-a.log", tmp_path / "dispatcher-b.log"]
+    procs = [spawn(["webhook", "dispatch"], log, env(kafka_bootstrap, prefix, schedule)) for log in logs]
+    try:
+        # both own partitions (each logs the partitions it reloads), then alerts for every partition
+        wait_for(lambda: all("pending resumed" in log.read_text() for log in logs), 60, what="both assigned")
+        alerts = [alert(f"lic-{i}") for i in range(12)]
+        produce_alerts(s, alerts)
+        ids = {delivery_id(ep.endpoint_id, a["alert_id"]) for a in alerts}
+        wait_for(lambda: {r.webhook_id for r in receiver.on("/hook")} == ids, 60, what="a failed attempt each")
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(30)
+        failing["on"] = False
+        wait_for(lambda: {r.webhook_id for r in receiver.answered("/hook")} == ids, 90, what="all delivered")
+        produce_alerts(s, [alert(f"lic-{i}") for i in range(12)])  # one more round through the survivor
+        wait_for(lambda: len(receiver.answered("/hook")) >= 24, 60, what="the survivor serving every partition")
+    finally:
+        for proc in procs:
+            terminate(proc)
+    answered = [r.webhook_id for r in receiver.answered("/hook")]
+    assert len(answered) == len(set(answered)) == 24, "each alert delivered once"
+    assert re.search(r"[1-9]\d* pending resumed", logs[1].read_text()), "the survivor took over pending retries"
