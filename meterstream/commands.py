@@ -65,6 +65,7 @@ SETTINGS_CLASSES = {
     "producer": "meterstream.producers.settings:ProducerSettings",
     "processor": "meterstream.stream_processors.settings:ProcessorSettings",
     "sink": "meterstream.sinks.settings:SinkSettings",
+    "webhook": "meterstream.sinks.webhooks.settings:WebhookSettings",
 }
 
 
