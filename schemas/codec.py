@@ -16,6 +16,7 @@ sums stay exact and no ``Decimal`` is built on the hot path.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
@@ -96,23 +97,95 @@ def column_kind(avro_type: Any) -> str | None:
     return {"string": STR, "long": LONG, "int": LONG, "boolean": BOOL}.get(avro_type)
 
 
+def _varint(u: int) -> bytes:
+    out = bytearray()
+    while u >= 0x80:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
+
+
+# Encoding tables for non-negative longs (the usual case: times, counts, sequences):
+# _POS[v] is zz(v) for v < 8192; _LO2[z] the two low varint bytes of z (with their
+# continuation bits); _VAR[u] the plain varint of u < 16384.
+_POS = _SMALL[8192:]
+_LO2 = [bytes([(z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80]) for z in range(16384)]
+_VAR = [_varint(u) for u in range(16384)]
+_LANES: dict[int, tuple[list[int], int]] = {}
+
+
+def _long_items(vals: Sequence[int]) -> list[bytes]:
+    """zz() of every value, through tables when the range allows (~10x faster than zz())."""
+    lo, hi = min(vals), max(vals)
+    if lo >= 0 and hi < 8192:
+        return [_POS[v] for v in vals]
+    if lo >= 0 and hi < 1 << 27:
+        return [_POS[v] if v < 8192 else _LO2[(v << 1) & 0x3FFF] + _VAR[v >> 13] for v in vals]
+    return [zz(v) for v in vals]
+
+
+def _lane_masks(n: int) -> tuple[list[int], int]:
+    """Masks of the 7-bit groups of n 64-bit lanes, and the continuation bits of bytes 0-6."""
+    masks = _LANES.get(n)
+    if masks is None:
+        rep = ((1 << (64 * n)) - 1) // ((1 << 64) - 1)
+        masks = ([(0x7F << (7 * k)) * rep for k in range(8)], 0x0080808080808080 * rep)
+        if len(_LANES) > 64:
+            _LANES.clear()
+        _LANES[n] = masks
+    return masks
+
+
+def _encode_longs(vals: Sequence[int]) -> bytes:
+    """The items of a long column. Values in [2^48, 2^55) (microsecond timestamps) all take
+    exactly 8 varint bytes: they are spread into 7-bit groups for all values at once, with
+    big-integer operations on the packed column instead of a Python loop per value."""
+    n = len(vals)
+    if n >= 16 and min(vals) >= 1 << 48 and max(vals) < 1 << 55:
+        z = int.from_bytes(struct.pack(f"<{n}Q", *vals), "little") << 1
+        groups, cont = _lane_masks(n)
+        out = cont
+        for k, mask in enumerate(groups):
+            out |= (z & mask) << k
+        return out.to_bytes(8 * n, "little")
+    return b"".join(_long_items(vals))
+
+
+def _encode_same_length_strs(vals: Sequence[str], opt: bool) -> bytes | None:
+    """Strings of one length and ASCII only (ids, hashes): one join instead of a loop, or None."""
+    size = len(vals[0])
+    if len(set(map(len, vals))) != 1:
+        return None
+    body = "".join(vals)
+    if not body.isascii():
+        return None
+    sep = ("\x02" if opt else "") + zz(size).decode("latin-1")
+    return (sep + sep.join(vals)).encode("latin-1")
+
+
 def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
     n = len(vals)
     first = vals[0]
     if vals.count(first) == n:
         return _encode_one(kind, first) * n
-    if kind == STR:
-        cache: dict[str, bytes] = {}
+    if kind == LONG:
+        return _encode_longs(vals)
+    if kind == OPT_LONG and None not in vals:
+        return b"\x02" + b"\x02".join(_long_items(vals))
+    if kind in (STR, OPT_STR) and (kind == STR or None not in vals):
+        fast = _encode_same_length_strs(vals, kind == OPT_STR)
+        if fast is not None:
+            return fast
+    if kind in (STR, DEC):
+        cache: dict[Any, bytes] = {}
         parts = []
         for v in vals:
             item = cache.get(v)
             if item is None:
-                b = v.encode()
-                item = cache[v] = zz(len(b)) + b
+                item = cache[v] = _encode_one(kind, v)
             parts.append(item)
         return b"".join(parts)
-    if kind == LONG:
-        return b"".join([zz(v) for v in vals])
     return b"".join([_encode_one(kind, v) for v in vals])
 
 
