@@ -81,26 +81,46 @@ class Meter:
         buffer full: not accepted), MeterClosedError; in strict mode
         (``fsync="always"``) returns only once the event is fsynced to the spool.
         """
-        q = self._queues.get(license_id)
-        if q is None:
-            q = self._new_license(license_id)
-        if metric not in METRICS:
-            raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
-        if type(quantity) is int and 0 <= quantity <= _MAX_INT_QUANTITY:
-            quantity *= SCALE
-        else:
-            quantity = unscaled_quantity(quantity)
-        valid = self._valid
-        if model is not None:
-            if not model or model not in valid:
-                self._check_text("model", model, required=True)
-        elif self._model_required:
-            raise InvalidEventError("model", "is required (no default model in the settings)")
-        for name, value in (("feature", feature), ("model_version", model_version), ("team", team),
-                            ("app", app), ("environment", environment), ("purpose", purpose),
-                            ("hardware_id", hardware_id), ("region", region)):
-            if value is not None and value not in valid:
-                self._check_text(name, value)
+        try:
+            q = self._queues.get(license_id)
+            if q is None:
+                q = self._new_license(license_id)
+            if metric not in METRICS:
+                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
+            if type(quantity) is int and 0 <= quantity <= _MAX_INT_QUANTITY:
+                quantity *= SCALE
+            else:
+                quantity = unscaled_quantity(quantity)
+            valid = self._valid
+            if model is not None:
+                if not model or model not in valid:
+                    self._check_text("model", model, required=True)
+            elif self._model_required:
+                raise InvalidEventError("model", "is required (no default model in the settings)")
+            # Unrolled on purpose: a loop over (name, value) pairs costs ~0.5 µs per call.
+            if feature is not None and feature not in valid:
+                self._check_text("feature", feature)
+            if model_version is not None and model_version not in valid:
+                self._check_text("model_version", model_version)
+            if team is not None and team not in valid:
+                self._check_text("team", team)
+            if app is not None and app not in valid:
+                self._check_text("app", app)
+            if environment is not None and environment not in valid:
+                self._check_text("environment", environment)
+            if purpose is not None and purpose not in valid:
+                self._check_text("purpose", purpose)
+            if hardware_id is not None and hardware_id not in valid:
+                self._check_text("hardware_id", hardware_id)
+            if region is not None and region not in valid:
+                self._check_text("region", region)
+        except TypeError:  # an unhashable value (list, dict...) where a string belongs
+            if type(metric) is not str:
+                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}") from None
+            self._refuse_unhashable(license_id=license_id, feature=feature, model=model,
+                                    model_version=model_version, team=team, app=app, environment=environment,
+                                    purpose=purpose, hardware_id=hardware_id, region=region)
+            raise
         if status != "ok":
             check_status(status)
         if latency_us is not None:
@@ -128,6 +148,12 @@ class Meter:
         else:
             q.append(row)
         return eid
+
+    @staticmethod
+    def _refuse_unhashable(**fields: Any) -> None:
+        for name, value in fields.items():
+            if value is not None:
+                check_text(name, value)
 
     def _check_text(self, name: str, value: Any, required: bool = False) -> None:
         check_text(name, value, required=required)

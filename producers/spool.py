@@ -63,8 +63,8 @@ class ScanStats:
     skipped_bytes: int = 0
 
 
-def scan(data: bytes, seg: int, stats: ScanStats) -> Iterator[SpoolRecord]:
-    """Intact records of one segment's bytes; damaged spans are reported and skipped."""
+def scan(data: bytes, seg: int, stats: ScanStats, quiet: bool = False) -> Iterator[SpoolRecord]:
+    """Intact records of one segment's bytes; damaged spans are reported (unless quiet) and skipped."""
     pos, end = 0, len(data)
     while pos < end:
         rec = _parse_at(data, pos, seg)
@@ -75,7 +75,8 @@ def scan(data: bytes, seg: int, stats: ScanStats) -> Iterator[SpoolRecord]:
         nxt = _resync(data, pos + 1, seg)
         stats.corrupt_records += 1
         stats.skipped_bytes += nxt - pos
-        log.error("spool segment %d: damaged record at offset %d, skipped %d bytes", seg, pos, nxt - pos)
+        if not quiet:
+            log.error("spool segment %d: damaged record at offset %d, skipped %d bytes", seg, pos, nxt - pos)
         pos = nxt
 
 
@@ -234,13 +235,23 @@ class Spool:
             todo = {o for o in seg.unacked if (number, o) not in skip}
             if not todo:
                 continue
-            for rec in scan(seg.path.read_bytes(), number, ScanStats()):
-                if rec.pos[1] in todo:
-                    out.append(rec)
-                    size += len(rec.value)
-                    if size >= limit_bytes:
-                        return out
+            found = [r for r in scan(seg.path.read_bytes(), number, ScanStats(), quiet=True)
+                     if r.pos[1] in todo]
+            self._forget_damaged(seg, todo - {r.pos[1] for r in found})
+            for rec in found:
+                out.append(rec)
+                size += len(rec.value)
+                if size >= limit_bytes:
+                    return out
         return out
+
+    def _forget_damaged(self, seg: _Segment, lost: set[int]) -> None:
+        """Records written by this process that no longer read back intact: reported, then dropped."""
+        for offset in sorted(lost):
+            log.error("spool segment %d: record at offset %d is damaged on disk and cannot be replayed",
+                      seg.number, offset)
+            self.stats.corrupt_records += 1
+            self.ack((seg.number, offset))
 
     def _delete(self, seg: _Segment) -> None:
         try:
