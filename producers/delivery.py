@@ -30,6 +30,7 @@ def producer_config(s: ProducerSettings) -> dict[str, object]:
         "queue.buffering.max.kbytes": 256 * 1024,
         "queue.buffering.max.messages": 1_000_000,
         "error_cb": _log_error,
+        "logger": logging.getLogger("meterstream.producers.librdkafka"),
     }
 
 
