@@ -13,7 +13,7 @@ import itertools
 import secrets
 import threading
 
-_COUNTER_LIMIT = 1 << 48
+ID_COUNTER_LIMIT = 1 << 48
 
 
 def random_prefix() -> str:
@@ -30,18 +30,18 @@ class EventIds:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.prefix = random_prefix()
-        self._counter = itertools.count()
+        self.counter = itertools.count()
 
     def take(self) -> int:
         """A number unique within this meter (atomic under the GIL)."""
-        return next(self._counter)
+        return next(self.counter)
 
     def format(self, n: int) -> str:
         """The UUID string for number ``n`` taken from :meth:`take`."""
-        if n < _COUNTER_LIMIT:
+        if n < ID_COUNTER_LIMIT:
             return f"{self.prefix}{n:012x}"
         return self._rollover(n)
 
     def _rollover(self, n: int) -> str:
         with self._lock:  # practically unreachable: 2^48 events from one meter
-            return f"{random_prefix()}{n % _COUNTER_LIMIT:012x}"
+            return f"{random_prefix()}{n % ID_COUNTER_LIMIT:012x}"

@@ -27,7 +27,7 @@ from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError,
 from .event import (MAX_QUANTITY, METRICS, SCALE, check_event_id, check_event_time, check_hash, check_latency,
                     check_status, check_text, payload_hash, unscaled_quantity)
 from .flusher import Flusher, FlusherStats
-from .ids import EventIds
+from .ids import ID_COUNTER_LIMIT, EventIds
 from .settings import ProducerSettings, default_spool_dir
 from .spool import Spool
 from .timing import Timed
@@ -49,6 +49,7 @@ class Meter:
         self.producer_id = s.producer_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(4).hex()}"
         check_text("producer_id", self.producer_id, required=True)
         self._ids = EventIds()
+        self._id_prefix, self._id_counter = self._ids.prefix, self._ids.counter
         self._queues: dict[str, deque[tuple[Any, ...]]] = {}
         self._valid: set[str] = set()  # strings already validated as identifiers
         self._new_lock = threading.Lock()
@@ -123,7 +124,7 @@ class Meter:
             raise
         if status != "ok":
             check_status(status)
-        if latency_us is not None:
+        if latency_us is not None and (type(latency_us) is not int or latency_us < 0):
             check_latency(latency_us)
         if input is not None:
             input_hash = payload_hash("input", input, self._max_payload)
@@ -139,8 +140,11 @@ class Meter:
             check_event_time(event_time_us)
         if self._closed:
             raise MeterClosedError("meter is closed")
-        ids = self._ids
-        eid = ids.format(ids.take()) if event_id is None else check_event_id(event_id)
+        if event_id is None:
+            n = next(self._id_counter)  # atomic under the GIL; formatting inlined (hot path)
+            eid = f"{self._id_prefix}{n:012x}" if n < ID_COUNTER_LIMIT else self._ids.format(n)
+        else:
+            eid = check_event_id(event_id)
         row = (eid, event_time_us, metric, quantity, feature, model, model_version, status, latency_us, team,
                app, environment, purpose, hardware_id, region, input_hash, output_hash)
         if self._flusher.spool_full or self._strict:

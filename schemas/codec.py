@@ -113,6 +113,7 @@ _POS = _SMALL[8192:]
 _LO2 = [bytes([(z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80]) for z in range(16384)]
 _VAR = [_varint(u) for u in range(16384)]
 _LANES: dict[int, tuple[list[int], int]] = {}
+_DEC_CACHE: dict[Any, bytes] = {}
 
 
 def _long_items(vals: Sequence[int]) -> list[bytes]:
@@ -177,16 +178,22 @@ def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
         fast = _encode_same_length_strs(vals, kind == OPT_STR)
         if fast is not None:
             return fast
-    if kind in (STR, DEC):
-        cache: dict[Any, bytes] = {}
-        parts = []
-        for v in vals:
-            item = cache.get(v)
-            if item is None:
-                item = cache[v] = _encode_one(kind, v)
-            parts.append(item)
-        return b"".join(parts)
-    return b"".join([_encode_one(kind, v) for v in vals])
+    cache: dict[Any, bytes]
+    if kind == DEC:  # quantities repeat across batches: the cache outlives one batch
+        cache = _DEC_CACHE
+        if len(cache) > 65_536:
+            cache.clear()
+    elif kind == STR:
+        cache = {}
+    else:
+        return b"".join([_encode_one(kind, v) for v in vals])
+    get = cache.get
+    return b"".join([get(v) or _remember(cache, kind, v) for v in vals])  # an item is never empty
+
+
+def _remember(cache: dict[Any, bytes], kind: str, v: Any) -> bytes:
+    item = cache[v] = _encode_one(kind, v)
+    return item
 
 
 def _encode_one(kind: str, v: Any) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from confluent_kafka import Consumer
@@ -14,7 +14,7 @@ from meterstream.schemas import BatchCodec
 
 
 @pytest.fixture
-def offline_meter(tmp_path: Path) -> Callable[..., Meter]:
+def offline_meter(tmp_path: Path) -> Iterator[Callable[..., Meter]]:
     """Meters pointed at a port where no broker listens: for validation tests (nothing is sent)."""
     made: list[Meter] = []
 
@@ -22,13 +22,13 @@ def offline_meter(tmp_path: Path) -> Callable[..., Meter]:
         m = Meter(kafka_bootstrap_servers="127.0.0.1:1", spool_dir=tmp_path / f"spool{len(made)}", **kw)
         made.append(m)
         return m
-    yield make  # type: ignore[misc]
+    yield make
     for m in made:
         m.close(timeout=0.5)
 
 
 @pytest.fixture
-def make_meter(kafka_bootstrap: str, topics, tmp_path: Path) -> Callable[..., Meter]:  # type: ignore[no-untyped-def]
+def make_meter(kafka_bootstrap: str, topics: Any, tmp_path: Path) -> Iterator[Callable[..., Meter]]:
     """Meters on this test's topics and a spool under tmp_path; closed after the test."""
     made: list[Meter] = []
 
@@ -39,7 +39,7 @@ def make_meter(kafka_bootstrap: str, topics, tmp_path: Path) -> Callable[..., Me
                   linger_ms=20, **kw)
         made.append(m)
         return m
-    yield make  # type: ignore[misc]
+    yield make
     for m in made:
         m.close(timeout=5)
 

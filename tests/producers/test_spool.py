@@ -62,7 +62,8 @@ def test_a_new_spool_replays_what_an_earlier_one_left(tmp_path: Path) -> None:
     values = [f"v{i}".encode() * 30 for i in range(10)]
     positions = [sp.append(b"k", v) for v in values]
     sp.ack(positions[0])
-    os.close(sp._fd)  # type: ignore[arg-type]  # a crash: no close(); the lock goes with the process
+    assert sp._fd is not None
+    os.close(sp._fd)  # a crash: no close(); the lock goes with the process
     os.close(sp._lock_fd)
     again = _spool(tmp_path)
     # Records of a segment are replayed whole: acknowledgements are not persisted.
