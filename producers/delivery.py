@@ -38,7 +38,7 @@ def _log_error(err: KafkaError) -> None:
     if err.fatal():
         log.error("fatal Kafka producer error: %s", err)
     else:
-        log.warning("Kafka producer: %s", err)
+        log.info("Kafka producer: %s", err)  # librdkafka retries; failed deliveries are what count
 
 
 class Delivery:

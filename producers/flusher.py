@@ -68,6 +68,7 @@ class Flusher:
         self.ticks = 0  # completed ticks (flush() waits for fresh ones)
         self.settled = False  # as of the last tick: nothing buffered, held, in flight or unacknowledged
         self.unacknowledged = spool.pending()  # as of the last tick: spooled or held, not acknowledged
+        self.held_events = 0  # events built into batches the spool has no room for yet
 
     # -- one tick
 
@@ -89,14 +90,16 @@ class Flusher:
                 self._held.append((key, self.builder.build(lic, chunk), len(chunk)))
         self._write_held()
         self._sync(now)
-        if self.settings.fsync == "always" and not self._held:
+        if self.settings.fsync == "always":
             with self.cond:
-                self.durable_generation = gen
-                self.cond.notify_all()
+                if not self._held:
+                    self.durable_generation = gen
+                self.cond.notify_all()  # waiters also learn that the spool is full
         self.delivery.poll(0)
         if self.replaying:
             self._replay_step(now)
         self.unacknowledged = self.spool.pending() + len(self._held)
+        self.held_events = sum(n for _, _, n in self._held)
         self.settled = (not self._inflight and not self.unacknowledged and not any(self.queues.values()))
         self.ticks += 1
 

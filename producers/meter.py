@@ -184,14 +184,18 @@ class Meter:
             gen = f.generation
         self._wake.set()
         with f.cond:
-            if not f.cond.wait_for(lambda: f.durable_generation > gen or self._closed,
-                                   self.settings.strict_timeout_ms / 1000):
-                raise DurabilityTimeoutError(f"event {row[0]} accepted but not durable after "
-                                             f"{self.settings.strict_timeout_ms} ms")
+            durable = f.cond.wait_for(lambda: f.durable_generation > gen or f.spool_full or self._closed,
+                                      self.settings.strict_timeout_ms / 1000)
+        if durable and f.durable_generation <= gen and f.spool_full:
+            raise SpoolFullError(f"spool {self.spool.directory} is full: event {row[0]} is not durable "
+                                 f"(it stays in memory and is written when the spool has room)")
+        if not durable:
+            raise DurabilityTimeoutError(f"event {row[0]} accepted but not durable after "
+                                         f"{self.settings.strict_timeout_ms} ms")
 
     def buffered(self) -> int:
-        """Events accepted and not yet written to the spool."""
-        return sum(len(q) for q in list(self._queues.values())) + self._flusher.unacknowledged
+        """Events accepted and not yet written to the spool (they live in memory only)."""
+        return sum(len(q) for q in list(self._queues.values())) + self._flusher.held_events
 
     def timed(self, license_id: str, metric: str = "inferences", quantity: Any = 1, **fields: Any) -> Timed:
         """Context manager / decorator timing one inference; records it with status and latency."""

@@ -19,6 +19,7 @@ def offline_meter(tmp_path: Path) -> Iterator[Callable[..., Meter]]:
     made: list[Meter] = []
 
     def make(**kw: Any) -> Meter:
+        kw.setdefault("linger_ms", 60_000)  # keep what was accepted in memory, where buffered() sees it
         m = Meter(kafka_bootstrap_servers="127.0.0.1:1", spool_dir=tmp_path / f"spool{len(made)}", **kw)
         made.append(m)
         return m
