@@ -24,7 +24,7 @@ def producer_config(s: ProducerSettings) -> dict[str, object]:
         "linger.ms": 5,
         "batch.num.messages": 10_000,
         "delivery.timeout.ms": s.delivery_timeout_ms,
-        "message.max.bytes": 8 * 1024 * 1024,
+        "message.max.bytes": s.max_message_bytes + 64 * 1024,  # room for the record overhead
         # The spool holds everything unacknowledged, so librdkafka's own queue
         # needs to cover only a short outage before messages time out.
         "queue.buffering.max.kbytes": 256 * 1024,

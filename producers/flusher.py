@@ -84,10 +84,8 @@ class Flusher:
             due = self._take_due(now, force)
         limit = self.settings.batch_max_events
         for lic, rows in due:
-            key = lic.encode()
             for start in range(0, len(rows), limit):
-                chunk = rows[start:start + limit]
-                self._held.append((key, self.builder.build(lic, chunk), len(chunk)))
+                self._hold(lic, rows[start:start + limit])
         self._write_held()
         self._sync(now)
         if self.settings.fsync == "always":
@@ -102,6 +100,19 @@ class Flusher:
         self.held_events = sum(n for _, _, n in self._held)
         self.settled = (not self._inflight and not self.unacknowledged and not any(self.queues.values()))
         self.ticks += 1
+
+    def _hold(self, lic: str, rows: list[tuple[Any, ...]]) -> None:
+        """Encode rows into one message, or several when one would exceed max_message_bytes."""
+        value = self.builder.build(lic, rows)
+        if len(value) > self.settings.max_message_bytes and len(rows) > 1:
+            self.builder.next_seq[lic] -= len(rows)  # renumber the halves from the same start
+            half = len(rows) // 2
+            self._hold(lic, rows[:half])
+            self._hold(lic, rows[half:])
+            return
+        if len(value) > self.settings.max_message_bytes:
+            log.error("one event of %s encodes to %d bytes, over max_message_bytes", lic, len(value))
+        self._held.append((lic.encode(), value, len(rows)))
 
     def _take_due(self, now: float, force: bool) -> list[tuple[str, list[tuple[Any, ...]]]]:
         linger = self.settings.linger_ms / 1000

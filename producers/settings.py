@@ -25,6 +25,9 @@ class ProducerSettings(KafkaSettings, Topics):
     # -- batching and delivery
     batch_max_events: int = Field(1000, ge=1, le=100_000,
                                   description="Send a license's batch when it holds this many events.")
+    max_message_bytes: int = Field(1_000_000, ge=10_000, le=64 << 20,
+                                   description="Largest Kafka message; a batch that encodes larger is split. "
+                                               "Keep it under the broker's/topic's message.max.bytes.")
     linger_ms: int = Field(50, ge=1, le=60_000, description="...or when its oldest event is this old.")
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "lz4", description="Kafka compression of the batches.")

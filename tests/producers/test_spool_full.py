@@ -34,3 +34,26 @@ def test_strict_mode_refuses_at_once_when_the_spool_is_full(offline_meter) -> No
     assert meter._flusher.spool_full
     with pytest.raises(SpoolFullError):
         meter.record("lic-0", "inferences")
+
+
+def test_batches_are_split_to_fit_the_message_size_limit(tmp_path) -> None:
+    from meterstream.producers.batch import BatchBuilder
+    from meterstream.producers.delivery import Delivery
+    from meterstream.producers.flusher import Flusher
+    from meterstream.producers.settings import ProducerSettings
+    from meterstream.producers.spool import Spool
+    from meterstream.schemas import BatchCodec
+
+    s = ProducerSettings(model="m", max_message_bytes=10_000, kafka_bootstrap_servers="127.0.0.1:1")
+    spool = Spool(tmp_path, max_bytes=1 << 24, segment_bytes=1 << 20, fsync=False)
+    f = Flusher(s, {}, BatchBuilder(s, "p"), spool, Delivery(s))
+    f.replaying = True  # spool only: no broker here
+    rows = [(f"00000000-0000-8000-8000-{i:012x}", 1_767_225_600_000_000 + i, "inferences", 10**6, None, None,
+             None, "ok", None, None, None, None, None, None, None, "a" * 64, "b" * 64) for i in range(1000)]
+    f._hold("lic-1", rows)
+    f._write_held()
+    records = spool.unacked(1 << 30, set())
+    assert len(records) > 10 and all(len(r.value) <= 10_000 for r in records)
+    seqs = [q for r in records for q in BatchCodec().decode(r.value).columns["sequence"]]
+    assert seqs == list(range(1000))
+    spool.close()
