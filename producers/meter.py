@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
@@ -29,13 +30,32 @@ from .event import (MAX_QUANTITY, METRICS, SCALE, check_event_id, check_event_ti
 from .flusher import Flusher, FlusherStats
 from .ids import ID_COUNTER_LIMIT, EventIds
 from .settings import ProducerSettings, default_spool_dir
-from .spool import Spool
+from .spool import Spool, SpoolError
 from .timing import Timed
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_INT_QUANTITY = MAX_QUANTITY // SCALE
+SPOOL_SLOTS = 64
 _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
+
+
+def open_spool(s: ProducerSettings) -> Spool:
+    """The configured spool directory; by default the first free ``slot-N`` under the data dir, so a
+    restarted service takes over (and replays) the slot its killed predecessor left."""
+    def make(path: Path) -> Spool:
+        return Spool(path, max_bytes=s.spool_max_bytes, segment_bytes=s.spool_segment_bytes,
+                     fsync=s.fsync != "never")
+    if s.spool_dir is not None:
+        return make(s.spool_dir)
+    root = default_spool_dir()
+    for slot in range(SPOOL_SLOTS):
+        try:
+            return make(root / f"slot-{slot}")
+        except SpoolError as exc:
+            if "in use" not in str(exc):
+                raise
+    raise SpoolError(f"all {SPOOL_SLOTS} spool slots under {root} are in use: set spool_dir")
 
 
 class Meter:
@@ -58,8 +78,7 @@ class Meter:
         self._model_required = not s.model
         self._max_payload = s.max_payload_bytes
         self._wake = threading.Event()
-        self.spool = Spool(s.spool_dir or default_spool_dir() / self.producer_id, max_bytes=s.spool_max_bytes,
-                           segment_bytes=s.spool_segment_bytes, fsync=s.fsync != "never")
+        self.spool = open_spool(s)
         self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s))
         self._quota = QuotaClient(s)
         self._thread = threading.Thread(target=self._run, name="meterstream-flusher", daemon=True)

@@ -39,9 +39,9 @@ class ProducerSettings(KafkaSettings, Topics):
                                    description="Events accepted but not yet written to the spool; "
                                                "when reached (the spool is full), record() raises SpoolFullError.")
     # -- spool
-    spool_dir: Path | None = Field(None, description="Directory of the on-disk spool; default "
-                                                     "<data dir>/spool/<producer_id>. Reuse it across restarts "
-                                                     "so a killed process's events are replayed.")
+    spool_dir: Path | None = Field(None, description="Directory of the on-disk spool (one process at a "
+                                                     "time); default: the first free <data dir>/spool/slot-N, "
+                                                     "so a restarted process replays what a killed one left.")
     spool_max_bytes: int = Field(1 << 30, ge=1 << 16, description="Bound of the spool's total size on disk.")
     spool_segment_bytes: int = Field(16 << 20, ge=1 << 12, description="Size at which a spool segment is rolled.")
     fsync: FsyncPolicy = Field("interval", description="always: strict mode, record() returns once the event "

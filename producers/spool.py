@@ -29,6 +29,8 @@ from typing import Iterator
 
 from .errors import SpoolError, SpoolFullError
 
+__all__ = ["Pos", "ScanStats", "Spool", "SpoolError", "SpoolFullError", "SpoolRecord", "frame", "scan"]
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"\xf0MS1"

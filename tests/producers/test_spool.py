@@ -106,3 +106,15 @@ def test_record_damaged_after_writing_is_dropped_not_stuck(tmp_path: Path) -> No
         f.write(b"\x00\x01")
     assert len(sp.unacked(1 << 30, set())) == 2
     assert sp.pending() == 2 and sp.stats.corrupt_records == 1
+
+
+def test_default_spool_takes_the_first_free_slot(tmp_path: Path, monkeypatch) -> None:
+    from meterstream.producers import meter as meter_module
+    from meterstream.producers.settings import ProducerSettings
+
+    monkeypatch.setattr(meter_module, "default_spool_dir", lambda: tmp_path)
+    s = ProducerSettings()
+    first, second = meter_module.open_spool(s), meter_module.open_spool(s)
+    assert (first.directory.name, second.directory.name) == ("slot-0", "slot-1")
+    first.close()  # a process gone: the next one takes over its slot (and replays it)
+    assert meter_module.open_spool(s).directory.name == "slot-0"
