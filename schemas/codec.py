@@ -112,7 +112,7 @@ def _varint(u: int) -> bytes:
 _POS = _SMALL[8192:]
 _LO2 = [bytes([(z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80]) for z in range(16384)]
 _VAR = [_varint(u) for u in range(16384)]
-_LANES: dict[int, tuple[list[int], int]] = {}
+_LANES: dict[tuple[int, int], tuple[list[int], int]] = {}
 _DEC_CACHE: dict[Any, bytes] = {}
 
 
@@ -126,30 +126,41 @@ def _long_items(vals: Sequence[int]) -> list[bytes]:
     return [zz(v) for v in vals]
 
 
-def _lane_masks(n: int) -> tuple[list[int], int]:
-    """Masks of the 7-bit groups of n 64-bit lanes, and the continuation bits of bytes 0-6."""
-    masks = _LANES.get(n)
+def _lane_masks(n: int, length: int) -> tuple[list[int], int]:
+    """Masks of the first ``length`` 7-bit groups of n 64-bit lanes, and of the continuation
+    bits of their first ``length - 1`` bytes."""
+    masks = _LANES.get((n, length))
     if masks is None:
         rep = ((1 << (64 * n)) - 1) // ((1 << 64) - 1)
-        masks = ([(0x7F << (7 * k)) * rep for k in range(8)], 0x0080808080808080 * rep)
-        if len(_LANES) > 64:
+        cont = int.from_bytes(b"\x80" * (length - 1) + b"\x00" * (9 - length), "little")
+        masks = ([(0x7F << (7 * k)) * rep for k in range(length)], cont * rep)
+        if len(_LANES) > 256:
             _LANES.clear()
-        _LANES[n] = masks
+        _LANES[(n, length)] = masks
     return masks
 
 
+def _varint_length(z: int) -> int:
+    return max(1, (z.bit_length() + 6) // 7)
+
+
 def _encode_longs(vals: Sequence[int]) -> bytes:
-    """The items of a long column. Values in [2^48, 2^55) (microsecond timestamps) all take
-    exactly 8 varint bytes: they are spread into 7-bit groups for all values at once, with
-    big-integer operations on the packed column instead of a Python loop per value."""
+    """The items of a long column. When all values are positive and their varints have one
+    length L (2..8 bytes: timestamps, most sequence ranges), the column is encoded at once with
+    big-integer operations on the packed column instead of a Python step per value: each value
+    is spread into its 7-bit groups in a 64-bit lane, continuation bits are set on its first
+    L - 1 bytes, and the zero padding bytes (never part of such a varint) are removed."""
     n = len(vals)
-    if n >= 16 and min(vals) >= 1 << 48 and max(vals) < 1 << 55:
-        z = int.from_bytes(struct.pack(f"<{n}Q", *vals), "little") << 1
-        groups, cont = _lane_masks(n)
-        out = cont
-        for k, mask in enumerate(groups):
-            out |= (z & mask) << k
-        return out.to_bytes(8 * n, "little")
+    if n >= 16:
+        lo, hi = min(vals), max(vals)
+        length = _varint_length(hi << 1)
+        if lo > 0 and hi < 1 << 55 and length >= 2 and _varint_length(lo << 1) == length:
+            z = int.from_bytes(struct.pack(f"<{n}Q", *vals), "little") << 1
+            groups, out = _lane_masks(n, length)
+            for k, mask in enumerate(groups):
+                out |= (z & mask) << k
+            packed = out.to_bytes(8 * n, "little")
+            return packed if length == 8 else packed.replace(b"\x00", b"")
     return b"".join(_long_items(vals))
 
 
