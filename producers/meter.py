@@ -239,6 +239,18 @@ class Meter:
 
         return await asyncio.to_thread(self.record, license_id, metric, quantity, **fields)
 
+    async def aflush(self, timeout: float = 30.0) -> None:
+        """flush() for asyncio: waits in a worker thread."""
+        import asyncio
+
+        await asyncio.to_thread(self.flush, timeout)
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """close() for asyncio: waits in a worker thread."""
+        import asyncio
+
+        await asyncio.to_thread(self.close, timeout)
+
     @property
     def stats(self) -> FlusherStats:
         return self._flusher.stats

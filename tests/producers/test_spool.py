@@ -118,3 +118,22 @@ def test_default_spool_takes_the_first_free_slot(tmp_path: Path, monkeypatch) ->
     assert (first.directory.name, second.directory.name) == ("slot-0", "slot-1")
     first.close()  # a process gone: the next one takes over its slot (and replays it)
     assert meter_module.open_spool(s).directory.name == "slot-0"
+
+
+def test_spool_command_reports_pending_and_damaged_records(tmp_path: Path, capsys) -> None:
+    from meterstream.cli import main
+
+    sp = _spool(tmp_path)
+    positions = [sp.append(b"k", b"v" * 50) for _ in range(5)]
+    assert sp._fd is not None
+    os.close(sp._fd)
+    os.close(sp._lock_fd)
+    seg = next(tmp_path.glob("*.seg"))
+    data = bytearray(seg.read_bytes())
+    data[positions[2][1] + HEAD_LEN + 3] ^= 1
+    seg.write_bytes(bytes(data))
+    assert main(["spool", str(tmp_path)]) == 0
+    assert "4 records awaiting Kafka" in capsys.readouterr().out
+    _spool(tmp_path)  # held by this process now
+    assert main(["spool", str(tmp_path)]) == 1
+    assert "in use" in capsys.readouterr().err
