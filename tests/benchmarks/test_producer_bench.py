@@ -66,6 +66,9 @@ def caller_cost(bootstrap: str, prefix: str, spool: Path) -> dict[str, tuple[flo
             lambda i: rec(LICENSES[i % 100], "output_tokens", 7, input=payload, output=payload, **FIELDS),
             CALLS // 4))
         meter.flush(120)
+    with _meter(bootstrap, prefix, spool / "strict", fsync="always") as meter:
+        rows["record(): strict mode (fsync=always)"] = _percentiles(_time_calls(
+            lambda i: meter.record(LICENSES[i % 100], "output_tokens", 7, **FIELDS), 2000))
     settings = ProducerSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, model="llama-3")
     builder = BatchBuilder(settings, "bench")
     one = builder.build("lic-000", [("00000000-0000-8000-8000-000000000000", time.time_ns() // 1000,
