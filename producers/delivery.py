@@ -46,7 +46,13 @@ class Delivery:
 
     def __init__(self, settings: ProducerSettings, config: dict[str, object] | None = None) -> None:
         self.topic = settings.usage
-        self._producer = Producer(config or producer_config(settings))
+        self._config = config or producer_config(settings)
+        self._producer = Producer(self._config)
+
+    def reset(self) -> None:
+        """A fresh producer after a fatal error (the old one's undelivered messages stay in the spool)."""
+        log.warning("recreating the Kafka producer after a fatal error")
+        self._producer = Producer(self._config)
 
     def send(self, key: bytes, value: bytes, on_delivery: OnDelivery) -> None:
         """Hand one message to librdkafka; when its queue is full, serve callbacks and retry."""

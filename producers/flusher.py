@@ -163,8 +163,9 @@ class Flusher:
         self._inflight.add(pos)
         try:
             self.delivery.send(key, value, lambda err, msg: self._on_delivery(pos, n, err, msg))
-        except ConnectionError as exc:
-            self._inflight.discard(pos)
+        except ConnectionError as exc:  # fatal producer error: its in-flight messages will never report
+            self._inflight.clear()
+            self.delivery.reset()
             self._failed(str(exc))
 
     def _on_delivery(self, pos: Pos, n: int, err: KafkaError | None, msg: Message) -> None:
@@ -191,7 +192,10 @@ class Flusher:
             self.replaying = False
             log.info("spool replayed: delivering directly again")
             return
+        failures = self.stats.failed_deliveries
         for rec in records:
             self.stats.replayed_batches += 1
             self._send(rec.pos, rec.key, rec.value, abs(read_long(rec.value, HEADER_LEN)[0]))
+            if self.stats.failed_deliveries != failures:
+                return  # the producer refused: back off before the next attempt
 
