@@ -43,7 +43,7 @@ def _flusher(tmp_path: Path) -> tuple[Flusher, FakeDelivery, dict[str, deque[tup
     queues: dict[str, deque[tuple[Any, ...]]] = {}
     fake = FakeDelivery()
     spool = Spool(tmp_path, max_bytes=1 << 24, segment_bytes=1 << 20, fsync=False)
-    return Flusher(s, queues, BatchBuilder(s, "p"), spool, fake), fake, queues  # type: ignore[arg-type]
+    return Flusher(s, queues, BatchBuilder(s, "p"), spool, fake), fake, queues
 
 
 def _row(i: int) -> tuple[Any, ...]:
