@@ -94,3 +94,19 @@ def test_strict_mode_returns_once_durable(make_meter, kafka_bootstrap, topics) -
     meter.flush(30)
     events = read_events(kafka_bootstrap, topics.usage, lambda ev: len(ev) >= 55)
     assert distinct_ids(events) == set(ids) and len(events) == 55
+
+
+def test_interpreter_exit_flushes_what_was_recorded(kafka_bootstrap, topics, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = ("from meterstream.producers import Meter\n"
+            f"m = Meter(kafka_bootstrap_servers={kafka_bootstrap!r}, topic_prefix={topics.topic_prefix!r}, "
+            f"spool_dir={str(tmp_path / 'spool')!r}, model='m', linger_ms=60000)\n"
+            "print('\\n'.join(m.record(f'lic-{i % 3}', 'inferences') for i in range(500)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    ids = set(out.stdout.split())
+    assert len(ids) == 500
+    events = read_events(kafka_bootstrap, topics.usage, lambda ev: len(ev) >= 500)
+    assert distinct_ids(events) == ids and len(events) == 500
+    assert not list((tmp_path / "spool").glob("*.seg"))  # all acknowledged: nothing left to replay
