@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
+from meterstream.errors import ConfigError
+
 from .batch import BatchBuilder
 from .check import CheckResult, QuotaClient
 from .delivery import Delivery
@@ -63,6 +65,9 @@ class Meter:
 
     def __init__(self, settings: ProducerSettings | None = None, **overrides: Any) -> None:
         base = settings or ProducerSettings()
+        unknown = sorted(set(overrides) - set(ProducerSettings.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown producer settings: {', '.join(unknown)}")
         self.settings = s = base.model_validate({**base.model_dump(), **overrides}) if overrides else base
         for name in _TEXT_FIELDS + ("model",):
             check_text(name, getattr(s, name))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from meterstream.errors import ConfigError
 from meterstream.producers import InvalidEventError, MeterClosedError, ProducerSettings
 from meterstream.producers.ids import EventIds
 
@@ -84,6 +85,8 @@ def test_invalid_settings_are_refused_at_construction(offline_meter) -> None:
         offline_meter(team="t" * 300)
     with pytest.raises(ValueError, match="fsync"):
         ProducerSettings(fsync="sometimes")
+    with pytest.raises(ConfigError, match="lingerms"):
+        offline_meter(lingerms=5)
 
 
 def test_good_events_of_every_kind_are_accepted(offline_meter) -> None:
