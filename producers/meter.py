@@ -17,7 +17,6 @@ import threading
 import time
 from collections import deque
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
@@ -31,33 +30,14 @@ from .event import (MAX_QUANTITY, METRICS, SCALE, check_event_id, check_event_ti
                     check_status, check_text, payload_hash, unscaled_quantity)
 from .flusher import Flusher, FlusherStats
 from .ids import ID_COUNTER_LIMIT, EventIds
-from .settings import ProducerSettings, default_spool_dir
-from .spool import Spool, SpoolError
+from .settings import ProducerSettings
+from .spool import open_spool
 from .timing import Timed
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 _MAX_INT_QUANTITY = MAX_QUANTITY // SCALE
-SPOOL_SLOTS = 64
 _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
-
-
-def open_spool(s: ProducerSettings) -> Spool:
-    """The configured spool directory; by default the first free ``slot-N`` under the data dir, so a
-    restarted service takes over (and replays) the slot its killed predecessor left."""
-    def make(path: Path) -> Spool:
-        return Spool(path, max_bytes=s.spool_max_bytes, segment_bytes=s.spool_segment_bytes,
-                     fsync=s.fsync != "never")
-    if s.spool_dir is not None:
-        return make(s.spool_dir)
-    root = default_spool_dir()
-    for slot in range(SPOOL_SLOTS):
-        try:
-            return make(root / f"slot-{slot}")
-        except SpoolError as exc:
-            if "in use" not in str(exc):
-                raise
-    raise SpoolError(f"all {SPOOL_SLOTS} spool slots under {root} are in use: set spool_dir")
 
 
 class Meter:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from . import settings as _settings
 from .errors import SpoolError, SpoolFullError
 
-__all__ = ["Pos", "ScanStats", "Spool", "SpoolError", "SpoolFullError", "SpoolRecord", "frame", "scan"]
+__all__ = ["Pos", "ScanStats", "Spool", "SpoolError", "SpoolFullError", "SpoolRecord", "frame", "open_spool", "scan"]
 
 log = logging.getLogger(__name__)
 
@@ -272,3 +273,24 @@ class Spool:
             if not self._active.unacked:
                 self._delete(self._active)
         os.close(self._lock_fd)
+
+
+SPOOL_SLOTS = 64
+
+
+def open_spool(s: _settings.ProducerSettings) -> Spool:
+    """The configured spool directory; by default the first free ``slot-N`` under the data dir, so a
+    restarted service takes over (and replays) the slot its killed predecessor left."""
+    def make(path: Path) -> Spool:
+        return Spool(path, max_bytes=s.spool_max_bytes, segment_bytes=s.spool_segment_bytes,
+                     fsync=s.fsync != "never")
+    if s.spool_dir is not None:
+        return make(s.spool_dir)
+    root = _settings.default_spool_dir()
+    for slot in range(SPOOL_SLOTS):
+        try:
+            return make(root / f"slot-{slot}")
+        except SpoolError as exc:
+            if "in use" not in str(exc):
+                raise
+    raise SpoolError(f"all {SPOOL_SLOTS} spool slots under {root} are in use: set spool_dir")

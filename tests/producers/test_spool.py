@@ -109,10 +109,11 @@ def test_record_damaged_after_writing_is_dropped_not_stuck(tmp_path: Path) -> No
 
 
 def test_default_spool_takes_the_first_free_slot(tmp_path: Path, monkeypatch) -> None:
-    from meterstream.producers import meter as meter_module
+    from meterstream.producers import settings as settings_module
+    from meterstream.producers import spool as meter_module
     from meterstream.producers.settings import ProducerSettings
 
-    monkeypatch.setattr(meter_module, "default_spool_dir", lambda: tmp_path)
+    monkeypatch.setattr(settings_module, "default_spool_dir", lambda: tmp_path)
     s = ProducerSettings()
     first, second = meter_module.open_spool(s), meter_module.open_spool(s)
     assert (first.directory.name, second.directory.name) == ("slot-0", "slot-1")
