@@ -1,9 +1,12 @@
 """Turning one license's buffered rows into one columnar Avro message (the flusher's work).
 
 A row is what ``Meter.record()`` appended on the caller's thread: only the
-values that vary per call, ``None`` where the meter's defaults apply. The
-flusher numbers the rows (sequence per producer and license), fills defaults,
-transposes them into columns and encodes them with ``BatchCodec``.
+values that vary per call, ``None`` where the meter's defaults apply. Rows are
+stored flat, ``ROW_WIDTH`` values each, in one list per license: no object per
+event stays alive (a tuple per buffered event costs ~1 µs of garbage-collector
+work per event at high rates), and column ``i`` is the slice ``flat[i::ROW_WIDTH]``.
+The flusher numbers the rows (sequence per producer and license), fills
+defaults and encodes the columns with ``BatchCodec``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .settings import ProducerSettings
 ROW_FIELDS = ("event_id", "event_time", "metric", "quantity", "feature", "model", "model_version", "status",
               "latency_us", "team", "app", "environment", "purpose", "hardware_id", "region",
               "input_hash", "output_hash")
+ROW_WIDTH = len(ROW_FIELDS)
 DEFAULTED = ("feature", "model", "model_version", "team", "app", "environment", "purpose", "hardware_id",
              "region")
 
@@ -31,9 +35,9 @@ class BatchBuilder:
         self.defaults: dict[str, Any] = {name: getattr(settings, name) for name in DEFAULTED}
         self.next_seq: dict[str, int] = {}
 
-    def build(self, license_id: str, rows: Sequence[tuple[Any, ...]]) -> bytes:
-        """One message holding ``rows`` (all of ``license_id``), with their sequence numbers."""
-        n = len(rows)
+    def build(self, license_id: str, flat: Sequence[Any]) -> bytes:
+        """One message holding the rows in ``flat`` (all of ``license_id``), with their sequence numbers."""
+        n = len(flat) // ROW_WIDTH
         seq = self.next_seq.get(license_id, 0)
         self.next_seq[license_id] = seq + n
         columns: dict[str, Sequence[Any]] = {
@@ -42,9 +46,10 @@ class BatchBuilder:
             "sequence": range(seq, seq + n),
         }
         defaults = self.defaults
-        for name, col in zip(ROW_FIELDS, zip(*rows)):
+        for i, name in enumerate(ROW_FIELDS):
+            col = flat[i::ROW_WIDTH]
             if name in defaults and None in col:
                 d = defaults[name]
-                col = (d,) * n if col.count(None) == n else tuple(d if v is None else v for v in col)
+                col = [d] * n if col.count(None) == n else [d if v is None else v for v in col]
             columns[name] = col
         return self.codec.encode(columns)

@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, Message
 
 from meterstream.schemas.codec import HEADER_LEN, read_long
 
-from .batch import BatchBuilder
+from .batch import ROW_WIDTH, BatchBuilder
 from .delivery import Delivery
 from .errors import SpoolFullError
 from .settings import ProducerSettings
@@ -47,7 +47,7 @@ class FlusherStats:
 class Flusher:
     """State and steps of the background thread (run by :class:`~.meter.Meter`)."""
 
-    def __init__(self, settings: ProducerSettings, queues: dict[str, deque[tuple[Any, ...]]],
+    def __init__(self, settings: ProducerSettings, queues: dict[str, list[Any]],
                  builder: BatchBuilder, spool: Spool, delivery: Delivery) -> None:
         self.settings = settings
         self.queues = queues
@@ -82,10 +82,10 @@ class Flusher:
                 due = self._take_due(now, True)
         else:
             due = self._take_due(now, force)
-        limit = self.settings.batch_max_events
-        for lic, rows in due:
-            for start in range(0, len(rows), limit):
-                self._hold(lic, rows[start:start + limit])
+        step = self.settings.batch_max_events * ROW_WIDTH
+        for lic, flat in due:
+            for start in range(0, len(flat), step):
+                self._hold(lic, flat[start:start + step])
         self._write_held()
         self._sync(now)
         if self.settings.fsync == "always":
@@ -101,34 +101,37 @@ class Flusher:
         self.settled = (not self._inflight and not self.unacknowledged and not any(self.queues.values()))
         self.ticks += 1
 
-    def _hold(self, lic: str, rows: list[tuple[Any, ...]]) -> None:
+    def _hold(self, lic: str, flat: list[Any]) -> None:
         """Encode rows into one message, or several when one would exceed max_message_bytes."""
-        value = self.builder.build(lic, rows)
-        if len(value) > self.settings.max_message_bytes and len(rows) > 1:
-            self.builder.next_seq[lic] -= len(rows)  # renumber the halves from the same start
-            half = len(rows) // 2
-            self._hold(lic, rows[:half])
-            self._hold(lic, rows[half:])
+        value = self.builder.build(lic, flat)
+        events = len(flat) // ROW_WIDTH
+        if len(value) > self.settings.max_message_bytes and events > 1:
+            self.builder.next_seq[lic] -= events  # renumber the halves from the same start
+            half = events // 2 * ROW_WIDTH
+            self._hold(lic, flat[:half])
+            self._hold(lic, flat[half:])
             return
         if len(value) > self.settings.max_message_bytes:
             log.error("one event of %s encodes to %d bytes, over max_message_bytes", lic, len(value))
-        self._held.append((lic.encode(), value, len(rows)))
+        self._held.append((lic.encode(), value, events))
 
-    def _take_due(self, now: float, force: bool) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    def _take_due(self, now: float, force: bool) -> list[tuple[str, list[Any]]]:
+        """Take the rows of every license whose batch is full or has lingered long enough."""
         linger = self.settings.linger_ms / 1000
-        limit = self.settings.batch_max_events
+        limit = self.settings.batch_max_events * ROW_WIDTH
         first_seen = self._first_seen
         out = []
         for lic, q in list(self.queues.items()):
-            n = len(q)
+            n = len(q)  # a multiple of ROW_WIDTH: record() extends by one whole row atomically
             if not n:
                 continue
             t0 = first_seen.get(lic)
             if t0 is None:
                 first_seen[lic] = t0 = now
             if force or n >= limit or now - t0 >= linger:
-                pop = q.popleft
-                out.append((lic, [pop() for _ in range(n)]))
+                flat = q[:n]
+                del q[:n]  # callers only append at the end: what they added meanwhile stays
+                out.append((lic, flat))
                 del first_seen[lic]
         return out
 

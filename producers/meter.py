@@ -1,7 +1,7 @@
 """The producer library's entry point: ``Meter.record()`` meters one call.
 
 The caller's thread validates the event, takes an event id and appends one
-tuple to its license's queue: nothing else. A background thread
+row to its license's buffer: nothing else. A background thread
 (:mod:`.flusher`) batches per license, writes each batch ahead to the on-disk
 spool and produces it with an idempotent Kafka producer (acks=all); the spool
 replays whatever Kafka did not acknowledge.
@@ -15,14 +15,13 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from meterstream.errors import ConfigError
 
-from .batch import BatchBuilder
+from .batch import ROW_WIDTH, BatchBuilder
 from .check import CheckResult, QuotaClient
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
@@ -55,7 +54,7 @@ class Meter:
         check_text("producer_id", self.producer_id, required=True)
         self._ids = EventIds()
         self._id_prefix, self._id_counter = self._ids.prefix, self._ids.counter
-        self._queues: dict[str, deque[tuple[Any, ...]]] = {}
+        self._queues: dict[str, list[Any]] = {}  # per license: rows stored flat (see batch.py)
         self._valid: set[str] = set()  # strings already validated as identifiers
         self._new_lock = threading.Lock()
         self._closed = False
@@ -154,7 +153,7 @@ class Meter:
         if self._flusher.spool_full or self._strict:
             self._append_slow(q, row)
         else:
-            q.append(row)
+            q.extend(row)  # atomic under the GIL: the flusher never sees half a row
         return eid
 
     @staticmethod
@@ -169,22 +168,22 @@ class Meter:
             self._valid.clear()
         self._valid.add(value)
 
-    def _new_license(self, license_id: Any) -> deque[tuple[Any, ...]]:
+    def _new_license(self, license_id: Any) -> list[Any]:
         check_text("license_id", license_id, required=True)
         with self._new_lock:
-            return self._queues.setdefault(license_id, deque())
+            return self._queues.setdefault(license_id, [])
 
-    def _append_slow(self, q: deque[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
+    def _append_slow(self, q: list[Any], row: tuple[Any, ...]) -> None:
         """Spool full (refuse when the buffer is full too) or strict mode (wait until durable)."""
         f = self._flusher
         if f.spool_full and (self._strict or self.buffered() >= self.settings.buffer_max_events):
             raise SpoolFullError(f"spool {self.spool.directory} is full and {self.buffered()} events wait in "
                                  f"memory: event not accepted (Kafka has been unreachable too long)")
         if not self._strict:
-            q.append(row)
+            q.extend(row)
             return
         with f.cond:
-            q.append(row)
+            q.extend(row)
             gen = f.generation
         self._wake.set()
         with f.cond:
@@ -199,7 +198,8 @@ class Meter:
 
     def buffered(self) -> int:
         """Events accepted and not yet written to the spool (they live in memory only)."""
-        return sum(len(q) for q in list(self._queues.values())) + self._flusher.held_events
+        queued = sum(len(q) for q in list(self._queues.values())) // ROW_WIDTH
+        return queued + self._flusher.held_events
 
     def timed(self, license_id: str, metric: str = "inferences", quantity: Any = 1, **fields: Any) -> Timed:
         """Context manager / decorator timing one inference; records it with status and latency."""

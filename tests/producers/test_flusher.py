@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,9 @@ class FakeDelivery:
         self.resets += 1
 
 
-def _flusher(tmp_path: Path) -> tuple[Flusher, FakeDelivery, dict[str, deque[tuple[Any, ...]]]]:
+def _flusher(tmp_path: Path) -> tuple[Flusher, FakeDelivery, dict[str, list[Any]]]:
     s = ProducerSettings(model="m", replay_backoff_ms=10, linger_ms=1)
-    queues: dict[str, deque[tuple[Any, ...]]] = {}
+    queues: dict[str, list[Any]] = {}
     fake = FakeDelivery()
     spool = Spool(tmp_path, max_bytes=1 << 24, segment_bytes=1 << 20, fsync=False)
     return Flusher(s, queues, BatchBuilder(s, "p"), spool, fake), fake, queues
@@ -53,12 +52,12 @@ def _row(i: int) -> tuple[Any, ...]:
 
 def test_fatal_producer_error_resets_the_client_and_replays_from_the_spool(tmp_path: Path) -> None:
     f, fake, queues = _flusher(tmp_path)
-    queues["lic-1"] = deque(_row(i) for i in range(10))
+    queues["lic-1"] = [v for i in range(10) for v in _row(i)]
     fake.broken = True
     f.tick(force=True)
     assert fake.resets == 1 and f.replaying and f.spool.pending() == 1 and f.stats.failed_deliveries == 1
     fake.broken = False
-    queues["lic-1"].extend(_row(i) for i in range(10, 15))
+    queues["lic-1"].extend(v for i in range(10, 15) for v in _row(i))
     for _ in range(50):
         f.tick(force=True)
         if f.settled:
