@@ -75,9 +75,9 @@ def caller_cost(bootstrap: str, prefix: str, spool: Path) -> dict[str, tuple[flo
             lambda i: meter.record(LICENSES[i % 100], "output_tokens", 7, **FIELDS), 2000))
     settings = ProducerSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, model="llama-3")
     builder = BatchBuilder(settings, "bench")
-    one = builder.build("lic-000", [("00000000-0000-8000-8000-000000000000", time.time_ns() // 1000,
-                                     "output_tokens", 7 * 10**6, "chat", None, "3.1", "ok", 12345, None,
-                                     None, None, None, None, None, None, None)])
+    one = builder.build("lic-000", ["00000000-0000-8000-8000-000000000000", time.time_ns() // 1000,
+                                    "output_tokens", 7 * 10**6, "chat", None, "3.1", "ok", 12345, None,
+                                    None, None, None, None, None, None, None])  # one row, flat
     raw = Producer(producer_config(settings))
     topic, key = settings.usage, b"lic-000"
 
@@ -89,18 +89,20 @@ def caller_cost(bootstrap: str, prefix: str, spool: Path) -> dict[str, tuple[flo
     return rows
 
 
-def sustained(bootstrap: str, prefix: str, spool: Path) -> tuple[float, int, float]:
-    """events/s of record() x EVENTS then flush() (acks included); messages produced; caller share."""
+def sustained(bootstrap: str, prefix: str, spool: Path) -> tuple[float, float, float]:
+    """events/s of record() x EVENTS then flush() (acks included); CPU µs per event of the whole
+    process (caller, flusher and librdkafka threads); share of the time spent in the record() loop."""
     with _meter(bootstrap, prefix, spool) as meter:
         rec = meter.record
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         for i in range(EVENTS):
             rec(LICENSES[i % 100], "output_tokens", i % 2000, **FIELDS)
         t_rec = time.perf_counter() - t0
         meter.flush(300)
         took = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         assert meter.stats.delivered_events == EVENTS
-    return EVENTS / took, 0, t_rec / took
+    return EVENTS / took, cpu / EVENTS * 1e6, t_rec / took
 
 
 def read_messages(bootstrap: str, topic: str, events: int) -> list[tuple[bytes, bytes]]:
@@ -122,12 +124,13 @@ def read_messages(bootstrap: str, topic: str, events: int) -> list[tuple[bytes, 
     return out
 
 
-def raw_loop(bootstrap: str, prefix: str, messages: list[tuple[bytes, bytes]], events: int) -> float:
-    """events/s of a plain produce loop of the same messages (same producer settings), flush included."""
+def raw_loop(bootstrap: str, prefix: str, messages: list[tuple[bytes, bytes]], events: int) -> tuple[float, float]:
+    """events/s of a plain produce loop of the same messages (same producer settings), flush included,
+    and CPU µs per event of the process."""
     settings = ProducerSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix)
     p = Producer(producer_config(settings))
     topic = settings.usage
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     for key, value in messages:
         while True:
             try:
@@ -137,7 +140,7 @@ def raw_loop(bootstrap: str, prefix: str, messages: list[tuple[bytes, bytes]], e
                 p.poll(0.01)
         p.poll(0)
     assert p.flush(300) == 0
-    return events / (time.perf_counter() - t0)
+    return events / (time.perf_counter() - t0), (time.process_time() - cpu0) / events * 1e6
 
 
 def profile_flusher(bootstrap: str, prefix: str, spool: Path) -> str:
@@ -162,14 +165,17 @@ def test_producer_benchmark(kafka_bootstrap: str, tmp_path: Path) -> None:
         ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), Topics(topic_prefix=p))
     load = os.getloadavg()[0]
     costs = caller_cost(kafka_bootstrap, prefixes[0], tmp_path / "s0")
-    rates, raw_rates, shares = [], [], []
+    rates, raw_rates, shares, cpus, raw_cpus = [], [], [], [], []
     for r in range(rounds):  # alternate the two so a change of machine load hits both alike
         meter_prefix, raw_prefix = prefixes[2 + 2 * r], prefixes[3 + 2 * r]
-        rate, _, share = sustained(kafka_bootstrap, meter_prefix, tmp_path / f"s{r}")
+        rate, cpu, share = sustained(kafka_bootstrap, meter_prefix, tmp_path / f"s{r}")
         messages = read_messages(kafka_bootstrap, f"{meter_prefix}usage", EVENTS)
-        raw_rates.append(raw_loop(kafka_bootstrap, raw_prefix, messages, EVENTS))
+        raw_rate, raw_cpu = raw_loop(kafka_bootstrap, raw_prefix, messages, EVENTS)
         rates.append(rate)
+        cpus.append(cpu)
         shares.append(share)
+        raw_rates.append(raw_rate)
+        raw_cpus.append(raw_cpu)
     profile = profile_flusher(kafka_bootstrap, prefixes[1], tmp_path / "sp")
     print(f"\n\nProducer benchmark ({os.cpu_count()} cores, load average {load:.1f} at start, "
           f"local Kafka at {kafka_bootstrap})")
@@ -178,9 +184,10 @@ def test_producer_benchmark(kafka_bootstrap: str, tmp_path: Path) -> None:
         print(f"  {name:<54}{med:>9.2f}{p99:>10.2f}")
     size = statistics.mean(len(v) for _, v in messages)
     print(f"{'sustained, record() x N then flush() with acks':<56}{statistics.median(rates):>9,.0f} events/s "
-          f"(median of {rounds}: {', '.join(f'{x:,.0f}' for x in rates)}; N={EVENTS}; "
-          f"record() loop = {statistics.median(shares):.0%} of the time)")
+          f"(runs: {', '.join(f'{x:,.0f}' for x in rates)}; N={EVENTS}; record() loop = "
+          f"{statistics.median(shares):.0%} of the time; process CPU {statistics.median(cpus):.2f} µs/event)")
     print(f"{'raw produce loop of the same messages':<56}{statistics.median(raw_rates):>9,.0f} events/s "
-          f"(median of {rounds}: {', '.join(f'{x:,.0f}' for x in raw_rates)}; {len(messages)} messages, "
-          f"mean {size:,.0f} bytes, lz4, idempotent, acks=all)")
+          f"(runs: {', '.join(f'{x:,.0f}' for x in raw_rates)}; {len(messages)} messages, "
+          f"mean {size:,.0f} bytes, lz4, idempotent, acks=all; process CPU "
+          f"{statistics.median(raw_cpus):.2f} µs/event)")
     print("\nprofile of record() x 200k + close() (flusher work runs inline in close()):\n" + profile)
