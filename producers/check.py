@@ -119,7 +119,7 @@ class QuotaClient:
 
     def _ask(self, license_id: str, feature: str, quantity: Decimal, metric: str, model: str | None,
              model_version: str | None) -> CheckResult:
-        params = {"metric": metric, "quantity": str(quantity), "feature": feature}
+        params = {"metric": metric, "quantity": f"{quantity:f}", "feature": feature}
         if model is not None:
             params["model"] = model
         if model_version is not None:

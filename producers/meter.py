@@ -39,6 +39,11 @@ _MAX_INT_QUANTITY = MAX_QUANTITY // SCALE
 _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
 
 
+def _check_quantity(quantity: Any) -> Decimal:
+    """A pre-check quantity, validated like an event's (InvalidEventError naming 'quantity')."""
+    return Decimal(unscaled_quantity(quantity)).scaleb(-6).normalize()
+
+
 class Meter:
     """Records usage events and ships them to Kafka in per-license batches."""
 
@@ -208,12 +213,12 @@ class Meter:
     def check(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
               model: str | None = None, model_version: str | None = None) -> CheckResult:
         """Ask the quota service whether this use is allowed (cached; short timeout)."""
-        return self._quota.check(license_id, feature, Decimal(str(quantity)), metric, model, model_version)
+        return self._quota.check(license_id, feature, _check_quantity(quantity), metric, model, model_version)
 
     async def acheck(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
                      model: str | None = None, model_version: str | None = None) -> CheckResult:
         """check() for asyncio: the HTTP request runs in a worker thread, never on the loop."""
-        return await self._quota.acheck(license_id, feature, Decimal(str(quantity)), metric, model,
+        return await self._quota.acheck(license_id, feature, _check_quantity(quantity), metric, model,
                                         model_version)
 
     async def arecord(self, license_id: str, metric: str, quantity: Any = 1, **fields: Any) -> str:

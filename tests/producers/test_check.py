@@ -152,6 +152,12 @@ def test_meter_check_uses_the_settings(offline_meter, stub: QuotaStub) -> None:
     assert (r.decision, r.allowed, r.remaining) == ("quota_exceeded", False, Decimal(0))
     assert stub.requests[0][1] == {"metric": "images", "quantity": "2", "feature": "chat", "model": "sdxl"}
     assert asyncio.run(meter.acheck("lic-9", "chat", 2, metric="images", model="sdxl")).source == "cache"
+    from meterstream.producers import InvalidEventError
+
+    with pytest.raises(InvalidEventError, match="quantity"):
+        meter.check("lic-9", "chat", "lots")
+    meter.check("lic-9", "chat", Decimal("1.5"), metric="gpu_seconds")
+    assert stub.requests[-1][1]["quantity"] == "1.5"
 
 
 def test_parse_answer_rejects_garbage() -> None:
