@@ -53,3 +53,27 @@ def test_broker_down_longer_than_delivery_timeout_then_back(local_broker, make_m
     extra = assert_each_event_once(events, ids)
     print(f"\n{len(ids)} events recorded, {meter.stats.failed_deliveries} failed deliveries, "
           f"{meter.stats.replayed_batches} batches replayed, {extra} extra copies in Kafka (deduplicated by id)")
+
+
+def test_damaged_spool_record_is_skipped_and_the_rest_replayed(kafka_bootstrap, topics, tmp_path) -> None:
+    from meterstream.producers import Meter
+    from meterstream.producers.spool import HEAD_LEN
+
+    spool_dir = tmp_path / "spool"
+    offline = Meter(kafka_bootstrap_servers="127.0.0.1:1", spool_dir=spool_dir, model="m", linger_ms=1,
+                    batch_max_events=10)
+    ids = [offline.record(f"lic-{i % 2}", "inferences") for i in range(100)]
+    offline.close(timeout=0.5)  # Kafka unreachable: everything stays in the spool
+    assert offline.spool.pending() >= 10
+    seg = sorted(spool_dir.glob("*.seg"))[0]
+    data = bytearray(seg.read_bytes())
+    data[HEAD_LEN + 40] ^= 0xFF  # inside the first record's payload
+    seg.write_bytes(bytes(data))
+    with Meter(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topics.topic_prefix, spool_dir=spool_dir,
+               model="m") as meter:
+        assert meter.spool.stats.corrupt_records == 1
+        meter.flush(60)
+    events = read_events(kafka_bootstrap, topics.usage, lambda ev: len(distinct_ids(ev)) >= 90)
+    arrived = distinct_ids(events)
+    assert arrived < set(ids) and 90 <= len(arrived) < 100  # one batch (at most 10 events) lost to the damage
+    assert not list(spool_dir.glob("*.seg"))
