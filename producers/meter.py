@@ -9,6 +9,7 @@ replays whatever Kafka did not acknowledge.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -67,6 +68,7 @@ class Meter:
         self._model_required = not s.model
         self._max_payload = s.max_payload_bytes
         self._wake = threading.Event()
+        self._force_until = 0.0  # flush(): the flusher takes every buffer until then, due or not
         self.spool = open_spool(s)
         self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s))
         self._quota = QuotaClient(s)
@@ -225,20 +227,14 @@ class Meter:
         """record() for asyncio; in strict mode the wait for durability runs off the event loop."""
         if not self._strict:
             return self.record(license_id, metric, quantity, **fields)
-        import asyncio
-
         return await asyncio.to_thread(self.record, license_id, metric, quantity, **fields)
 
     async def aflush(self, timeout: float = 30.0) -> None:
         """flush() for asyncio: waits in a worker thread."""
-        import asyncio
-
         await asyncio.to_thread(self.flush, timeout)
 
     async def aclose(self, timeout: float = 30.0) -> None:
         """close() for asyncio: waits in a worker thread."""
-        import asyncio
-
         await asyncio.to_thread(self.close, timeout)
 
     @property
@@ -261,8 +257,6 @@ class Meter:
             log.exception("meter flusher tick failed")
             time.sleep(0.1)
 
-    _force_until = 0.0
-
     def _force_requested(self) -> bool:
         return time.monotonic() < self._force_until
 
@@ -284,8 +278,9 @@ class Meter:
             if f.settled:
                 return
             time.sleep(0.005)
-        raise ProducerError(f"{self.buffered()} events not acknowledged by Kafka after {timeout}s; "
-                            f"they stay in the spool {self.spool.directory} and will be replayed")
+        raise ProducerError(f"not acknowledged by Kafka after {timeout}s: {f.unacknowledged} batches in the "
+                            f"spool {self.spool.directory} (kept and replayed) and {self.buffered()} events "
+                            f"in memory")
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush and stop; events Kafka did not acknowledge within ``timeout`` stay in the spool."""
