@@ -61,7 +61,7 @@ def test_a_realistic_batch_reads_back_with_fastavro() -> None:
         "input_hash": [f"{rng.getrandbits(256):064x}" for _ in range(n)], "output_hash": [None] * n,
     }
     value = codec.encode(columns)
-    record = schemaless_reader(io.BytesIO(value[HEADER_LEN:]), codec.schema.parsed, None)
+    record: Any = schemaless_reader(io.BytesIO(value[HEADER_LEN:]), codec.schema.parsed, None)
     assert record["event_time"][5].timestamp() * 10**6 == pytest.approx(NOW_US + 35)
     assert record["sequence"] == list(range(9000, 9000 + n))
     assert record["latency_us"] == columns["latency_us"]
