@@ -1,7 +1,10 @@
 """The producer library that inference services embed to meter their calls."""
 
-from .errors import InvalidEventError, MeterClosedError, ProducerError
+from .check import CheckResult
+from .errors import (DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolError,
+                     SpoolFullError)
 from .meter import Meter
 from .settings import ProducerSettings
 
-__all__ = ["InvalidEventError", "Meter", "MeterClosedError", "ProducerError", "ProducerSettings"]
+__all__ = ["CheckResult", "DurabilityTimeoutError", "InvalidEventError", "Meter", "MeterClosedError",
+           "ProducerError", "ProducerSettings", "SpoolError", "SpoolFullError"]

@@ -1,8 +1,9 @@
-"""Producer-side subcommands: ``meterstream generate``."""
+"""Producer-side subcommands: ``meterstream generate`` and ``meterstream spool``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -13,6 +14,12 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(handler=_generate)
+
+    p = sub.add_parser("spool", help="inspect a producer spool directory, or replay it to Kafka")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--replay", action="store_true", help="send its records to Kafka and wait for the acks")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Kafka when replaying")
+    p.set_defaults(handler=_spool)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -27,4 +34,29 @@ def _generate(args: argparse.Namespace) -> int:
         meter.flush()
     took = time.monotonic() - started
     print(f"sent {sum(totals.events.values())} events for {len(totals.events)} licenses in {took:.2f}s")
+    return 0
+
+
+def _spool(args: argparse.Namespace) -> int:
+    """Report what a spool holds (records, bytes, damaged records); with --replay, deliver it."""
+    from .errors import ProducerError
+    from .meter import Meter
+    from .spool import Spool
+
+    if not args.replay:
+        spool = Spool(args.directory, max_bytes=1 << 62, segment_bytes=1 << 30, fsync=False)
+        print(f"{args.directory}: {spool.pending()} records awaiting Kafka, {spool.total_bytes} bytes, "
+              f"{spool.stats.corrupt_records} damaged records skipped")
+        spool.close()
+        return 0
+    meter = Meter(spool_dir=args.directory, model="-")
+    pending = meter.spool.pending()
+    try:
+        meter.flush(args.timeout)
+    except ProducerError as exc:
+        print(f"replay incomplete: {exc}")
+        return 1
+    finally:
+        meter.close(timeout=5)
+    print(f"replayed {pending} records from {args.directory}")
     return 0

@@ -15,6 +15,9 @@ SCALE = 10**6  # quantity is Decimal(18, 6): six decimal places
 MAX_QUANTITY = 10**12 * SCALE  # the largest unscaled value that fits 18 digits
 MAX_TEXT = 256  # bytes of any identifier or tag
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+MIN_TIME_US = 946_684_800 * 10**6  # 2000-01-01
+MAX_TIME_US = 7_258_118_400 * 10**6  # 2200-01-01
 
 
 def unscaled_quantity(quantity: Any) -> int:
@@ -39,27 +42,37 @@ def unscaled_quantity(quantity: Any) -> int:
 
 
 def check_text(name: str, value: Any, *, required: bool = False) -> str:
+    """An identifier or tag: a string of at most MAX_TEXT characters (non-empty if required)."""
     if type(value) is not str:
         raise InvalidEventError(name, f"must be a string, got {type(value).__name__}")
     if required and not value:
         raise InvalidEventError(name, "is required")
     if len(value) > MAX_TEXT:
         raise InvalidEventError(name, f"longer than {MAX_TEXT} characters ({len(value)})")
+    if "\x00" in value:
+        raise InvalidEventError(name, "contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidEventError(name, "is not valid Unicode (lone surrogate)") from None
     return value
 
 
 def check_metric(metric: Any) -> str:
     if metric not in METRICS:
         raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
-    return metric  # type: ignore[no-any-return]
+    return str(metric)
 
 
-def payload_hash(name: str, payload: Any) -> str:
+def payload_hash(name: str, payload: Any, max_bytes: int = 64 << 20) -> str:
     """Hex SHA-256 of a payload the caller hands us; the payload itself goes nowhere."""
     if isinstance(payload, str):
         payload = payload.encode()
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise InvalidEventError(name, f"payload must be bytes or str, got {type(payload).__name__}")
+    if len(payload) > max_bytes:
+        raise InvalidEventError(name, f"payload of {len(payload)} bytes exceeds max_payload_bytes ({max_bytes})")
     return hashlib.sha256(payload).hexdigest()
 
 
@@ -71,7 +84,28 @@ def check_hash(name: str, value: Any) -> str | None:
     return value
 
 
+def check_event_id(value: Any) -> str:
+    """A caller-supplied event id: a canonical lowercase UUID string."""
+    if type(value) is not str or not _UUID.match(value):
+        raise InvalidEventError("event_id", f"must be a lowercase UUID string, got {value!r}")
+    return value
+
+
+def check_event_time(value: Any) -> int:
+    """Caller-supplied event time: microseconds since the epoch, between 2000 and 2200."""
+    if type(value) is not int or not MIN_TIME_US <= value <= MAX_TIME_US:
+        raise InvalidEventError("event_time_us", f"must be int microseconds since the epoch "
+                                                 f"between 2000 and 2200, got {value!r}")
+    return value
+
+
+def check_latency(value: Any) -> int:
+    if type(value) is not int or not 0 <= value < 1 << 62:
+        raise InvalidEventError("latency_us", f"must be a non-negative int, got {value!r}")
+    return value
+
+
 def check_status(status: Any) -> str:
     if status not in STATUSES:
         raise InvalidEventError("status", f"must be one of {sorted(STATUSES)}, got {status!r}")
-    return status  # type: ignore[no-any-return]
+    return str(status)

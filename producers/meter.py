@@ -1,33 +1,48 @@
 """The producer library's entry point: ``Meter.record()`` meters one call.
 
-The caller's thread only validates the event and appends one tuple to its
-license's buffer. A background thread turns each license's buffer into one
-columnar Avro batch (one Kafka message, keyed by the license) when it holds
-``batch_max_events`` events or its oldest event is ``linger_ms`` old, and hands
-it to an idempotent confluent-kafka producer (acks=all).
+The caller's thread validates the event, takes an event id and appends one
+row to its license's buffer: nothing else. A background thread
+(:mod:`.flusher`) batches per license, writes each batch ahead to the on-disk
+spool and produces it with an idempotent Kafka producer (acks=all); the spool
+replays whatever Kafka did not acknowledge.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
 import socket
 import threading
 import time
-import uuid
+from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from confluent_kafka import KafkaError, Message, Producer
+from meterstream.errors import ConfigError
 
-from meterstream.schemas import BatchCodec
-
-from .errors import MeterClosedError, ProducerError
-from .event import check_hash, check_status, check_metric, check_text, payload_hash, unscaled_quantity
+from .batch import ROW_WIDTH, BatchBuilder
+from .check import CheckResult, QuotaClient
+from .delivery import Delivery
+from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
+from .event import (MAX_QUANTITY, METRICS, SCALE, check_event_id, check_event_time, check_hash, check_latency,
+                    check_status, check_text, payload_hash, unscaled_quantity)
+from .flusher import Flusher, FlusherStats
+from .ids import ID_COUNTER_LIMIT, EventIds
 from .settings import ProducerSettings
+from .spool import open_spool
+from .timing import Timed
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+_MAX_INT_QUANTITY = MAX_QUANTITY // SCALE
+_TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
+
+
+def _check_quantity(quantity: Any) -> Decimal:
+    """A pre-check quantity, validated like an event's (InvalidEventError naming 'quantity')."""
+    return Decimal(unscaled_quantity(quantity)).scaleb(-6).normalize()
 
 
 class Meter:
@@ -35,28 +50,28 @@ class Meter:
 
     def __init__(self, settings: ProducerSettings | None = None, **overrides: Any) -> None:
         base = settings or ProducerSettings()
-        self.settings = base.model_copy(update=overrides) if overrides else base
-        s = self.settings
-        self.producer_id = s.producer_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._codec = BatchCodec()
-        self._fields = self._codec.schema.field_names
-        self._lock = threading.Lock()
-        self._buffers: dict[str, list[tuple[Any, ...]]] = {}
-        self._first_at: dict[str, float] = {}
-        self._seq: dict[str, int] = {}
+        unknown = sorted(set(overrides) - set(ProducerSettings.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown producer settings: {', '.join(unknown)}")
+        self.settings = s = base.model_validate({**base.model_dump(), **overrides}) if overrides else base
+        for name in _TEXT_FIELDS + ("model",):
+            check_text(name, getattr(s, name))
+        self.producer_id = s.producer_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(4).hex()}"
+        check_text("producer_id", self.producer_id, required=True)
+        self._ids = EventIds()
+        self._id_prefix, self._id_counter = self._ids.prefix, self._ids.counter
+        self._queues: dict[str, list[Any]] = {}  # per license: rows stored flat (see batch.py)
+        self._valid: set[str] = set()  # strings already validated as identifiers
+        self._new_lock = threading.Lock()
         self._closed = False
+        self._strict = s.fsync == "always"
+        self._model_required = not s.model
+        self._max_payload = s.max_payload_bytes
         self._wake = threading.Event()
-        self.delivered_events = 0
-        self.failed_events = 0
-        self._producer = Producer({
-            **s.client_config(),
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": s.compression,
-            "linger.ms": 5,
-            "delivery.timeout.ms": s.delivery_timeout_ms,
-            "message.max.bytes": 8 * 1024 * 1024,
-        })
+        self._force_until = 0.0  # flush(): the flusher takes every buffer until then, due or not
+        self.spool = open_spool(s)
+        self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s))
+        self._quota = QuotaClient(s)
         self._thread = threading.Thread(target=self._run, name="meterstream-flusher", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -71,115 +86,219 @@ class Meter:
                input_hash: str | None = None, output_hash: str | None = None,
                status: str = "ok", latency_us: int | None = None,
                event_time_us: int | None = None, event_id: str | None = None) -> str:
-        """Validate and enqueue one event; return its event id. Raises InvalidEventError."""
-        s = self.settings
-        row = (
-            event_id or str(uuid.uuid4()),
-            event_time_us if event_time_us is not None else time.time_ns() // 1000,
-            check_text("license_id", license_id, required=True),
-            self.producer_id,
-            0,  # sequence: assigned under the lock so it matches enqueue order
-            check_text("feature", feature if feature is not None else s.feature),
-            check_text("model", model if model is not None else s.model, required=True),
-            check_text("model_version", model_version if model_version is not None else s.model_version),
-            check_metric(metric),
-            unscaled_quantity(quantity),
-            status if status == "ok" else check_status(status),
-            latency_us,
-            check_text("team", team if team is not None else s.team),
-            check_text("app", app if app is not None else s.app),
-            check_text("environment", environment if environment is not None else s.environment),
-            check_text("purpose", purpose if purpose is not None else s.purpose),
-            check_text("hardware_id", hardware_id if hardware_id is not None else s.hardware_id),
-            check_text("region", region if region is not None else s.region),
-            payload_hash("input", input) if input is not None else check_hash("input_hash", input_hash),
-            payload_hash("output", output) if output is not None else check_hash("output_hash", output_hash),
-        )
-        with self._lock:
-            if self._closed:
-                raise MeterClosedError("meter is closed")
-            seq = self._seq.get(license_id, 0)
-            self._seq[license_id] = seq + 1
-            row = row[:4] + (seq,) + row[5:]
-            buf = self._buffers.get(license_id)
-            if buf is None:
-                buf = self._buffers[license_id] = []
-                self._first_at[license_id] = time.monotonic()
-            buf.append(row)
-            full = len(buf) >= s.batch_max_events
-        if full:
-            self._wake.set()
-        return row[0]  # type: ignore[no-any-return]
+        """Validate and enqueue one event; return its event id.
+
+        Raises InvalidEventError (nothing enqueued), SpoolFullError (spool and
+        buffer full: not accepted), MeterClosedError; in strict mode
+        (``fsync="always"``) returns only once the event is fsynced to the spool.
+        """
+        try:
+            q = self._queues.get(license_id)
+            if q is None:
+                q = self._new_license(license_id)
+            if metric not in METRICS:
+                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
+            if type(quantity) is int and 0 <= quantity <= _MAX_INT_QUANTITY:
+                quantity *= SCALE
+            else:
+                quantity = unscaled_quantity(quantity)
+            valid = self._valid
+            if model is not None:
+                if not model or model not in valid:
+                    self._check_text("model", model, required=True)
+            elif self._model_required:
+                raise InvalidEventError("model", "is required (no default model in the settings)")
+            # Unrolled on purpose: a loop over (name, value) pairs costs ~0.5 µs per call.
+            if feature is not None and feature not in valid:
+                self._check_text("feature", feature)
+            if model_version is not None and model_version not in valid:
+                self._check_text("model_version", model_version)
+            if team is not None and team not in valid:
+                self._check_text("team", team)
+            if app is not None and app not in valid:
+                self._check_text("app", app)
+            if environment is not None and environment not in valid:
+                self._check_text("environment", environment)
+            if purpose is not None and purpose not in valid:
+                self._check_text("purpose", purpose)
+            if hardware_id is not None and hardware_id not in valid:
+                self._check_text("hardware_id", hardware_id)
+            if region is not None and region not in valid:
+                self._check_text("region", region)
+        except TypeError:  # an unhashable value (list, dict...) where a string belongs
+            if type(metric) is not str:
+                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}") from None
+            self._refuse_unhashable(license_id=license_id, feature=feature, model=model,
+                                    model_version=model_version, team=team, app=app, environment=environment,
+                                    purpose=purpose, hardware_id=hardware_id, region=region)
+            raise
+        if status != "ok":
+            check_status(status)
+        if latency_us is not None and (type(latency_us) is not int or latency_us < 0):
+            check_latency(latency_us)
+        if input is not None:
+            input_hash = payload_hash("input", input, self._max_payload)
+        elif input_hash is not None:
+            check_hash("input_hash", input_hash)
+        if output is not None:
+            output_hash = payload_hash("output", output, self._max_payload)
+        elif output_hash is not None:
+            check_hash("output_hash", output_hash)
+        if event_time_us is None:
+            event_time_us = time.time_ns() // 1000
+        else:
+            check_event_time(event_time_us)
+        if self._closed:
+            raise MeterClosedError("meter is closed")
+        if event_id is None:
+            n = next(self._id_counter)  # atomic under the GIL; formatting inlined (hot path)
+            eid = f"{self._id_prefix}{n:012x}" if n < ID_COUNTER_LIMIT else self._ids.format(n)
+        else:
+            eid = check_event_id(event_id)
+        row = (eid, event_time_us, metric, quantity, feature, model, model_version, status, latency_us, team,
+               app, environment, purpose, hardware_id, region, input_hash, output_hash)
+        if self._flusher.spool_full or self._strict:
+            self._append_slow(q, row)
+        else:
+            q.extend(row)  # atomic under the GIL: the flusher never sees half a row
+        return eid
+
+    @staticmethod
+    def _refuse_unhashable(**fields: Any) -> None:
+        for name, value in fields.items():
+            if value is not None:
+                check_text(name, value)
+
+    def _check_text(self, name: str, value: Any, required: bool = False) -> None:
+        check_text(name, value, required=required)
+        if len(self._valid) > 100_000:
+            self._valid.clear()
+        self._valid.add(value)
+
+    def _new_license(self, license_id: Any) -> list[Any]:
+        check_text("license_id", license_id, required=True)
+        with self._new_lock:
+            return self._queues.setdefault(license_id, [])
+
+    def _append_slow(self, q: list[Any], row: tuple[Any, ...]) -> None:
+        """Spool full (refuse when the buffer is full too) or strict mode (wait until durable)."""
+        f = self._flusher
+        if f.spool_full and (self._strict or self.buffered() >= self.settings.buffer_max_events):
+            raise SpoolFullError(f"spool {self.spool.directory} is full and {self.buffered()} events wait in "
+                                 f"memory: event not accepted (Kafka has been unreachable too long)")
+        if not self._strict:
+            q.extend(row)
+            return
+        with f.cond:
+            q.extend(row)
+            gen = f.generation
+        self._wake.set()
+        with f.cond:
+            durable = f.cond.wait_for(lambda: f.durable_generation > gen or f.spool_full or self._closed,
+                                      self.settings.strict_timeout_ms / 1000)
+        if durable and f.durable_generation <= gen and f.spool_full:
+            raise SpoolFullError(f"spool {self.spool.directory} is full: event {row[0]} is not durable "
+                                 f"(it stays in memory and is written when the spool has room)")
+        if not durable:
+            raise DurabilityTimeoutError(f"event {row[0]} accepted but not durable after "
+                                         f"{self.settings.strict_timeout_ms} ms")
+
+    def buffered(self) -> int:
+        """Events accepted and not yet written to the spool (they live in memory only)."""
+        queued = sum(len(q) for q in list(self._queues.values())) // ROW_WIDTH
+        return queued + self._flusher.held_events
+
+    def timed(self, license_id: str, metric: str = "inferences", quantity: Any = 1, **fields: Any) -> Timed:
+        """Context manager / decorator timing one inference; records it with status and latency."""
+        return Timed(self, license_id, metric, quantity, fields)
+
+    def check(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
+              model: str | None = None, model_version: str | None = None) -> CheckResult:
+        """Ask the quota service whether this use is allowed (cached; short timeout)."""
+        return self._quota.check(license_id, feature, _check_quantity(quantity), metric, model, model_version)
+
+    async def acheck(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
+                     model: str | None = None, model_version: str | None = None) -> CheckResult:
+        """check() for asyncio: the HTTP request runs in a worker thread, never on the loop."""
+        return await self._quota.acheck(license_id, feature, _check_quantity(quantity), metric, model,
+                                        model_version)
+
+    async def arecord(self, license_id: str, metric: str, quantity: Any = 1, **fields: Any) -> str:
+        """record() for asyncio; in strict mode the wait for durability runs off the event loop."""
+        if not self._strict:
+            return self.record(license_id, metric, quantity, **fields)
+        return await asyncio.to_thread(self.record, license_id, metric, quantity, **fields)
+
+    async def aflush(self, timeout: float = 30.0) -> None:
+        """flush() for asyncio: waits in a worker thread."""
+        await asyncio.to_thread(self.flush, timeout)
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """close() for asyncio: waits in a worker thread."""
+        await asyncio.to_thread(self.close, timeout)
+
+    @property
+    def stats(self) -> FlusherStats:
+        return self._flusher.stats
 
     # -- background side ---------------------------------------------------
 
     def _run(self) -> None:
-        linger = self.settings.linger_ms / 1000
-        while True:
-            self._wake.wait(timeout=max(linger / 2, 0.001))
+        tick = max(0.001, min(self.settings.linger_ms / 5000, 0.01))
+        while not self._closed:
+            self._wake.wait(tick)
             self._wake.clear()
-            closing = self._closed
-            self._flush_due(force=closing)
-            self._producer.poll(0)
-            if closing:
-                return
+            self._tick(force=self._force_requested())
 
-    def _take_due(self, force: bool) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        now = time.monotonic()
-        linger = self.settings.linger_ms / 1000
-        limit = self.settings.batch_max_events
-        with self._lock:
-            due = [lic for lic, buf in self._buffers.items()
-                   if force or len(buf) >= limit or now - self._first_at[lic] >= linger]
-            taken = [(lic, self._buffers.pop(lic)) for lic in due]
-            for lic in due:
-                del self._first_at[lic]
-        return taken
+    def _tick(self, force: bool) -> None:
+        try:
+            self._flusher.tick(force)
+        except Exception:  # noqa: BLE001 - the flusher must survive to keep delivering
+            log.exception("meter flusher tick failed")
+            time.sleep(0.1)
 
-    def _flush_due(self, force: bool) -> None:
-        limit = self.settings.batch_max_events
-        for lic, rows in self._take_due(force):
-            for start in range(0, len(rows), limit):
-                self._send(lic, rows[start:start + limit])
-
-    def _send(self, license_id: str, rows: list[tuple[Any, ...]]) -> None:
-        columns = dict(zip(self._fields, map(list, zip(*rows))))
-        value = self._codec.encode(columns)
-        n = len(rows)
-        while True:
-            try:
-                self._producer.produce(self.settings.usage, value, license_id.encode(),
-                                       on_delivery=lambda err, msg, n=n: self._on_delivery(err, msg, n))
-                break
-            except BufferError:
-                self._producer.poll(0.05)  # local queue full: wait for deliveries, never drop
-
-    def _on_delivery(self, err: KafkaError | None, msg: Message, n: int) -> None:
-        if err is None:
-            self.delivered_events += n
-        else:
-            self.failed_events += n
-            log.error("delivery of %d events failed: %s", n, err)
+    def _force_requested(self) -> bool:
+        return time.monotonic() < self._force_until
 
     # -- lifecycle ---------------------------------------------------------
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Send everything buffered and wait for Kafka to acknowledge it."""
-        self._flush_due(force=True)
-        remaining = self._producer.flush(timeout)
-        if remaining:
-            raise ProducerError(f"{remaining} messages not acknowledged after {timeout}s")
+        """Send everything buffered and wait until Kafka acknowledged it (or raise ProducerError)."""
+        deadline = time.monotonic() + timeout
+        f = self._flusher
+        while time.monotonic() < deadline:
+            self._force_until = time.monotonic() + 1.0
+            ticks = f.ticks
+            if self._closed or not self._thread.is_alive():
+                self._tick(force=True)
+            else:
+                self._wake.set()
+                while f.ticks < ticks + 2 and time.monotonic() < deadline:
+                    time.sleep(0.002)
+            if f.settled:
+                return
+            time.sleep(0.005)
+        raise ProducerError(f"not acknowledged by Kafka after {timeout}s: {f.unacknowledged} batches in the "
+                            f"spool {self.spool.directory} (kept and replayed) and {self.buffered()} events "
+                            f"in memory")
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush and stop; further record() calls raise MeterClosedError."""
-        with self._lock:
+        """Flush and stop; events Kafka did not acknowledge within ``timeout`` stay in the spool."""
+        with self._new_lock:
             if self._closed:
                 return
             self._closed = True
         self._wake.set()
         self._thread.join(timeout)
-        self.flush(timeout)
-        atexit.unregister(self.close)
+        try:
+            self.flush(timeout)
+        except ProducerError as exc:
+            log.warning("%s", exc)
+        finally:
+            with self._flusher.cond:
+                self._flusher.cond.notify_all()
+            self.spool.close()
+            atexit.unregister(self.close)
 
     def __enter__(self) -> "Meter":
         return self

@@ -16,6 +16,7 @@ sums stay exact and no ``Decimal`` is built on the hot path.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
@@ -96,24 +97,114 @@ def column_kind(avro_type: Any) -> str | None:
     return {"string": STR, "long": LONG, "int": LONG, "boolean": BOOL}.get(avro_type)
 
 
+def _varint(u: int) -> bytes:
+    out = bytearray()
+    while u >= 0x80:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
+
+
+# Encoding tables for non-negative longs (the usual case: times, counts, sequences):
+# _POS[v] is zz(v) for v < 8192; _LO2[z] the two low varint bytes of z (with their
+# continuation bits); _VAR[u] the plain varint of u < 16384.
+_POS = _SMALL[8192:]
+_LO2 = [bytes([(z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80]) for z in range(16384)]
+_VAR = [_varint(u) for u in range(16384)]
+_LANES: dict[tuple[int, int], tuple[list[int], int]] = {}
+_DEC_CACHE: dict[Any, bytes] = {}
+
+
+def _long_items(vals: Sequence[int]) -> list[bytes]:
+    """zz() of every value, through tables when the range allows (~10x faster than zz())."""
+    lo, hi = min(vals), max(vals)
+    if lo >= 0 and hi < 8192:
+        return [_POS[v] for v in vals]
+    if lo >= 0 and hi < 1 << 27:
+        return [_POS[v] if v < 8192 else _LO2[(v << 1) & 0x3FFF] + _VAR[v >> 13] for v in vals]
+    return [zz(v) for v in vals]
+
+
+def _lane_masks(n: int, length: int) -> tuple[list[int], int]:
+    """Masks of the first ``length`` 7-bit groups of n 64-bit lanes, and of the continuation
+    bits of their first ``length - 1`` bytes."""
+    masks = _LANES.get((n, length))
+    if masks is None:
+        rep = ((1 << (64 * n)) - 1) // ((1 << 64) - 1)
+        cont = int.from_bytes(b"\x80" * (length - 1) + b"\x00" * (9 - length), "little")
+        masks = ([(0x7F << (7 * k)) * rep for k in range(length)], cont * rep)
+        if len(_LANES) > 256:
+            _LANES.clear()
+        _LANES[(n, length)] = masks
+    return masks
+
+
+def _varint_length(z: int) -> int:
+    return max(1, (z.bit_length() + 6) // 7)
+
+
+def _encode_longs(vals: Sequence[int]) -> bytes:
+    """The items of a long column. When all values are positive and their varints have one
+    length L (2..8 bytes: timestamps, most sequence ranges), the column is encoded at once with
+    big-integer operations on the packed column instead of a Python step per value: each value
+    is spread into its 7-bit groups in a 64-bit lane, continuation bits are set on its first
+    L - 1 bytes, and the zero padding bytes (never part of such a varint) are removed."""
+    n = len(vals)
+    if n >= 16:
+        lo, hi = min(vals), max(vals)
+        length = _varint_length(hi << 1)
+        if lo > 0 and hi < 1 << 55 and length >= 2 and _varint_length(lo << 1) == length:
+            z = int.from_bytes(struct.pack(f"<{n}Q", *vals), "little") << 1
+            groups, out = _lane_masks(n, length)
+            for k, mask in enumerate(groups):
+                out |= (z & mask) << k
+            packed = out.to_bytes(8 * n, "little")
+            return packed if length == 8 else packed.replace(b"\x00", b"")
+    return b"".join(_long_items(vals))
+
+
+def _encode_same_length_strs(vals: Sequence[str], opt: bool) -> bytes | None:
+    """Strings of one length and ASCII only (ids, hashes): one join instead of a loop, or None."""
+    size = len(vals[0])
+    if len(set(map(len, vals))) != 1:
+        return None
+    body = "".join(vals)
+    if not body.isascii():
+        return None
+    sep = ("\x02" if opt else "") + zz(size).decode("latin-1")
+    return (sep + sep.join(vals)).encode("latin-1")
+
+
 def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
     n = len(vals)
     first = vals[0]
     if vals.count(first) == n:
         return _encode_one(kind, first) * n
-    if kind == STR:
-        cache: dict[str, bytes] = {}
-        parts = []
-        for v in vals:
-            item = cache.get(v)
-            if item is None:
-                b = v.encode()
-                item = cache[v] = zz(len(b)) + b
-            parts.append(item)
-        return b"".join(parts)
     if kind == LONG:
-        return b"".join([zz(v) for v in vals])
-    return b"".join([_encode_one(kind, v) for v in vals])
+        return _encode_longs(vals)
+    if kind == OPT_LONG and None not in vals:
+        return b"\x02" + b"\x02".join(_long_items(vals))
+    if kind in (STR, OPT_STR) and (kind == STR or None not in vals):
+        fast = _encode_same_length_strs(vals, kind == OPT_STR)
+        if fast is not None:
+            return fast
+    cache: dict[Any, bytes]
+    if kind == DEC:  # quantities repeat across batches: the cache outlives one batch
+        cache = _DEC_CACHE
+        if len(cache) > 65_536:
+            cache.clear()
+    elif kind == STR:
+        cache = {}
+    else:
+        return b"".join([_encode_one(kind, v) for v in vals])
+    get = cache.get
+    return b"".join([get(v) or _remember(cache, kind, v) for v in vals])  # an item is never empty
+
+
+def _remember(cache: dict[Any, bytes], kind: str, v: Any) -> bytes:
+    item = cache[v] = _encode_one(kind, v)
+    return item
 
 
 def _encode_one(kind: str, v: Any) -> bytes:

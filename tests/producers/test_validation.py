@@ -1,0 +1,120 @@
+"""Bad input of every kind is refused at the call, naming the field, and nothing is enqueued."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from meterstream.errors import ConfigError
+from meterstream.producers import InvalidEventError, MeterClosedError, ProducerSettings
+from meterstream.producers.ids import EventIds
+
+OK: dict[str, Any] = {"license_id": "lic-1", "metric": "inferences", "quantity": 1}
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("license_id", {"license_id": ""}, "required"),
+    ("license_id", {"license_id": None}, "must be a string"),
+    ("license_id", {"license_id": 42}, "must be a string"),
+    ("license_id", {"license_id": "x" * 257}, "longer than 256"),
+    ("license_id", {"license_id": "a\x00b"}, "NUL"),
+    ("license_id", {"license_id": "\ud800"}, "surrogate"),
+    ("metric", {"metric": "tokens"}, "must be one of"),
+    ("metric", {"metric": None}, "must be one of"),
+    ("metric", {"metric": ["inferences"]}, "must be one of"),
+    ("license_id", {"license_id": ["lic-1"]}, "must be a string"),
+    ("quantity", {"quantity": -1}, "between 0 and 10\\^12"),
+    ("quantity", {"quantity": 10**12 + 1}, "between 0 and 10\\^12"),
+    ("quantity", {"quantity": Decimal("1.0000001")}, "6 decimal places"),
+    ("quantity", {"quantity": 0.1234567}, "6 decimal places"),
+    ("quantity", {"quantity": float("nan")}, "not finite"),
+    ("quantity", {"quantity": float("inf")}, "not finite"),
+    ("quantity", {"quantity": "lots"}, "not a number"),
+    ("quantity", {"quantity": True}, "must be a number"),
+    ("quantity", {"quantity": [1]}, "must be a number"),
+    ("model", {"model": ""}, "required"),
+    ("model", {"model": 3}, "must be a string"),
+    ("feature", {"feature": "f" * 300}, "longer than 256"),
+    ("model_version", {"model_version": 1.0}, "must be a string"),
+    ("team", {"team": b"bytes"}, "must be a string"),
+    ("app", {"app": "a\x00"}, "NUL"),
+    ("environment", {"environment": 1}, "must be a string"),
+    ("purpose", {"purpose": "p" * 257}, "longer than 256"),
+    ("hardware_id", {"hardware_id": ["gpu"]}, "must be a string"),
+    ("region", {"region": "\udfff"}, "surrogate"),
+    ("status", {"status": "failed"}, "must be one of"),
+    ("latency_us", {"latency_us": -5}, "non-negative int"),
+    ("latency_us", {"latency_us": 1.5}, "non-negative int"),
+    ("event_time_us", {"event_time_us": 1_700_000_000}, "between 2000 and 2200"),
+    ("event_time_us", {"event_time_us": "now"}, "microseconds"),
+    ("event_id", {"event_id": "not-a-uuid"}, "UUID"),
+    ("event_id", {"event_id": str(uuid.uuid4()).upper()}, "lowercase UUID"),
+    ("input_hash", {"input_hash": "abc"}, "SHA-256"),
+    ("output_hash", {"output_hash": "G" * 64}, "SHA-256"),
+    ("input", {"input": 12345}, "bytes or str"),
+    ("output", {"output": {"text": "x"}}, "bytes or str"),
+    ("input", {"input": b"x" * 2048}, "exceeds max_payload_bytes"),
+]
+
+
+@pytest.mark.parametrize(("field", "change", "reason"), BAD, ids=[f"{f}-{i}" for i, (f, _, _) in enumerate(BAD)])
+def test_bad_input_is_refused_with_field_and_reason(offline_meter, field: str, change: dict[str, Any],
+                                                    reason: str) -> None:
+    meter = offline_meter(model="llama-3", max_payload_bytes=1024)
+    args = {**OK, **change}
+    with pytest.raises(InvalidEventError, match=reason) as info:
+        meter.record(args.pop("license_id"), args.pop("metric"), args.pop("quantity"), **args)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+    assert meter.buffered() == 0
+
+
+def test_model_is_required_when_the_settings_have_none(offline_meter) -> None:
+    meter = offline_meter()
+    with pytest.raises(InvalidEventError, match="model: is required"):
+        meter.record("lic-1", "inferences")
+    assert meter.record("lic-1", "inferences", model="m")
+    assert meter.buffered() == 1
+
+
+def test_invalid_settings_are_refused_at_construction(offline_meter) -> None:
+    with pytest.raises(InvalidEventError, match="team"):
+        offline_meter(team="t" * 300)
+    with pytest.raises(ValueError, match="fsync"):
+        ProducerSettings(fsync="sometimes")
+    with pytest.raises(ConfigError, match="lingerms"):
+        offline_meter(lingerms=5)
+
+
+def test_good_events_of_every_kind_are_accepted(offline_meter) -> None:
+    meter = offline_meter(model="llama-3")
+    for metric in ("input_tokens", "output_tokens", "inferences", "pages", "images", "gpu_seconds"):
+        meter.record("lic-1", metric, 3)
+    meter.record("lic-1", "gpu_seconds", Decimal("0.000001"))
+    meter.record("lic-1", "gpu_seconds", 1.25)
+    meter.record("lic-1", "gpu_seconds", "2.5")
+    meter.record("lic-1", "inferences", 0, input=b"in", output="out", status="error", latency_us=0)
+    meter.record("lic-1", "inferences", input_hash=hashlib.sha256(b"x").hexdigest())
+    given = str(uuid.uuid4())
+    assert meter.record("lic-1", "inferences", event_id=given) == given
+    assert meter.buffered() == 12
+
+
+def test_ids_are_unique_rfc4122_uuids() -> None:
+    ids = EventIds()
+    other = EventIds()
+    seen = {ids.format(ids.take()) for _ in range(10_000)} | {other.format(other.take()) for _ in range(10_000)}
+    assert len(seen) == 20_000
+    for s in list(seen)[:100]:
+        u = uuid.UUID(s)
+        assert str(u) == s and u.version == 8 and u.variant == uuid.RFC_4122
+
+
+def test_record_after_close_is_refused(offline_meter) -> None:
+    meter = offline_meter(model="m")
+    meter.close(timeout=0.5)
+    with pytest.raises(MeterClosedError):
+        meter.record("lic-1", "inferences")
