@@ -25,10 +25,17 @@ def price_key() -> str:
     return f"multiIf({_found(k1)}, {k1}, {_found(k2)}, {k2}, {k3})"
 
 
-def priced_columns(key: str = "price_key") -> str:
-    """SQL select items unit_price, cost, currency, price_version given a ``price_key`` alias."""
+def priced_exprs(key: str = "price_key") -> dict[str, str]:
+    """SQL expressions of unit_price, cost, currency and price_version, given the price key expression."""
     price = f"dictGetOrNull('price_dict', 'unit_price', {key}, event_time)"
-    return (f"{price} AS unit_price, "
-            f"CAST(quantity * {price} AS Nullable(Decimal(38, 18))) AS cost, "
-            f"dictGetOrDefault('price_dict', 'currency', {key}, event_time, '') AS currency, "
-            f"dictGetOrDefault('price_dict', 'catalog_version', {key}, event_time, toUInt32(0)) AS price_version")
+    return {
+        "unit_price": price,
+        "cost": f"CAST(quantity * {price} AS Nullable(Decimal(38, 18)))",
+        "currency": f"dictGetOrDefault('price_dict', 'currency', {key}, event_time, '')",
+        "price_version": f"dictGetOrDefault('price_dict', 'catalog_version', {key}, event_time, toUInt32(0))",
+    }
+
+
+def priced_columns(key: str = "price_key") -> str:
+    """SQL select items unit_price, cost, currency, price_version."""
+    return ", ".join(f"{expr} AS {col}" for col, expr in priced_exprs(key).items())
