@@ -111,6 +111,8 @@ class UsageSink:
                         log.warning("consumer error: %s", err)
                     continue
                 self._accept(msg)
+                if self.pending.rows >= self.settings.sink_flush_rows:
+                    self.flush()
         if self._due():
             self.flush()
 
@@ -141,6 +143,8 @@ class UsageSink:
         if p.groups:
             self.writer.write(p.groups)
             self.flushes += 1
+            log.info("wrote flush %d: %d events from %d messages", self.flushes, p.rows,
+                     sum(len(m) for _, m in p.groups.values()))
             self._maybe_crash()
         self.dead.flush()
         self.consumer.commit(offsets=[TopicPartition(t, part, off + 1) for (t, part), off in p.offsets.items()],
