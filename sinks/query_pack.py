@@ -45,7 +45,7 @@ def run(client: Client, sql: str, params: dict[str, str]) -> tuple[list[str], li
         raise SinkError(f"missing parameter(s) {', '.join(missing)}: pass --param NAME=VALUE")
     sql = sql.strip().rstrip(";")
     result = client.query(sql, parameters=params or None)
-    return list(result.column_names), list(result.result_rows)
+    return list(result.column_names), [tuple(r) for r in result.result_rows]
 
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:

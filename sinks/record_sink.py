@@ -93,8 +93,8 @@ class RecordSink:
     def _accept(self, msg: Message) -> None:
         if not self.offsets:
             self.since = time.monotonic()
-        key = (msg.topic(), msg.partition())
-        self.offsets[key] = max(self.offsets.get(key, -1), msg.offset())
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        self.offsets[key] = max(self.offsets.get(key, -1), int(msg.offset() or 0))
         if msg.value() is None:
             return  # a tombstone on a compacted topic: nothing to record
         try:

@@ -35,7 +35,8 @@ def _webhooks(settings: SinkSettings, client: Client) -> Runnable | None:
     except ModuleNotFoundError:
         log.info("webhook delivery log not installed; not consuming deliveries")
         return None
-    return module.DeliveryLogSink(settings, client)  # type: ignore[no-any-return]
+    sink: Runnable = module.DeliveryLogSink(settings, client)
+    return sink
 
 
 FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable | None]] = {

@@ -53,8 +53,8 @@ class _Pending:
     def mark(self, msg: Message) -> None:
         if not self.offsets:
             self.since = time.monotonic()
-        key = (msg.topic(), msg.partition())
-        self.offsets[key] = max(self.offsets.get(key, -1), msg.offset())
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        self.offsets[key] = max(self.offsets.get(key, -1), int(msg.offset() or 0))
 
 
 class UsageSink:

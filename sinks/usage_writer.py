@@ -88,7 +88,7 @@ class UsageWriter:
 
     def _stage(self, flush_id: int, fp: bytes, schema: dict[str, Any], msgs: Sequence[Message]) -> None:
         tail = zz(flush_id)
-        bodies = [m.value()[HEADER_LEN:] + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
+        bodies = [(m.value() or b"")[HEADER_LEN:] + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
         data = container(self._container_schema(fp, schema), bodies)
         self.client.raw_insert("usage_batches_in", insert_block=data, fmt="Avro")
 

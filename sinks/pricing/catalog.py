@@ -72,7 +72,7 @@ def parse_catalog(path: Path) -> list[dict[str, Any]]:
 def load_catalog(client: Client, path: Path) -> int:
     """Store the file as the next catalog version, make it current, and return the version."""
     rows = parse_catalog(path)
-    version = int(client.command("SELECT max(catalog_version) FROM price_catalog") or 0) + 1
+    version = int(str(client.command("SELECT max(catalog_version) FROM price_catalog") or 0)) + 1
     data = [[version, r["model"], r["version_pattern"], r["metric"], r["tier_from"], r["unit_price"],
              r["currency"], r["effective_from"], r["effective_to"], str(path)] for r in rows]
     client.insert("price_catalog", data, column_names=COLUMNS)

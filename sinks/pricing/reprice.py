@@ -35,7 +35,7 @@ def reprice(client: Client, start: datetime, end: datetime) -> int:
     start, end = _day(start), _day(end - timedelta(microseconds=1)) + timedelta(days=1)
     where = "event_time >= {a:DateTime64(6, 'UTC')} AND event_time < {b:DateTime64(6, 'UTC')}"
     params = {"a": start, "b": end}
-    n = int(client.command(f"SELECT count() FROM usage_events WHERE {where}", parameters=params) or 0)
+    n = int(str(client.command(f"SELECT count() FROM usage_events WHERE {where}", parameters=params) or 0))
     sets = ", ".join(f"{col} = {expr}" for col, expr in priced_exprs(f"({price_key()})").items())
     client.command(f"ALTER TABLE usage_events UPDATE {sets} WHERE {where}", parameters=params, settings=SYNC)
     rebuild_rollups(client, start, end)
