@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from meterstream.schemas import BatchCodec
 from meterstream.sinks.settings import SinkSettings
@@ -24,13 +24,23 @@ PER_MESSAGE, FLUSH_EVENTS, FLUSHES = 500, 200_000, 5
 
 
 def _messages(codec: BatchCodec, n_msgs: int, tag: str) -> list[bytes]:
+    """Live-like traffic: 200 licenses, event times advancing message by message (1 ms apart)."""
     base = batch(f"bench-{tag}-0", PER_MESSAGE, when=datetime(2026, 11, 1), step_us=1000)
     out = []
     for i in range(n_msgs):
+        shift = i * PER_MESSAGE * 1000
         cols = dict(base, event_id=[str(uuid.uuid4()) for _ in range(PER_MESSAGE)],
+                    event_time=[t + shift for t in base["event_time"]],
                     license_id=[f"bench-{tag}-{i % 200}"] * PER_MESSAGE)
         out.append(codec.encode(cols))
     return out
+
+
+def _committed(c: Consumer, parts: list[TopicPartition]) -> list[int]:
+    try:
+        return [tp.offset for tp in c.committed(parts, timeout=10)]
+    except KafkaException:  # the group coordinator moves while the group forms: ask again
+        return []
 
 
 def test_writer_throughput(clickhouse) -> None:
@@ -75,7 +85,7 @@ def test_sink_process_throughput(clickhouse, topics, kafka_env) -> None:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": settings.sink_group})
     parts = [TopicPartition(topics.usage, i) for i in range(topics.partitions)]
     ends = [c.get_watermark_offsets(tp)[1] for tp in parts]
-    while [tp.offset for tp in c.committed(parts)] != ends:
+    while _committed(c, parts) != ends:
         time.sleep(0.2)
     elapsed = time.perf_counter() - t0
     stop.set()
