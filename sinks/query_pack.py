@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
@@ -73,4 +74,6 @@ def _plain(v: Any) -> Any:
         return [_plain(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, Decimal):
+        return format(v, "f")
     return str(v)
