@@ -76,7 +76,8 @@ class UsageSink:
         self.consumer.subscribe([settings.usage], on_revoke=self._on_revoke)
         producer = Producer({**settings.client_config(), "enable.idempotence": True, "acks": "all"})
         self.dead = DeadLetters(self.client, producer, settings.usage_dlq)
-        self.writer = UsageWriter(self.client, self.dead.add)
+        self._refused: list[tuple[Message, str]] = []
+        self.writer = UsageWriter(self.client, lambda m, why: self._refused.append((m, why)))
         self.pending = _Pending()
         self.rows_written = 0
         self.flushes = 0
@@ -141,7 +142,10 @@ class UsageSink:
         if not p.offsets:
             return
         if p.groups:
+            self._refused = []  # a failed attempt's findings are redone by the retry, not kept twice
             self.writer.write(p.groups)
+            for msg, why in self._refused:
+                self.dead.add(msg, why)
             self.flushes += 1
             log.info("wrote flush %d: %d events from %d messages", self.flushes, p.rows,
                      sum(len(m) for _, m in p.groups.values()))
