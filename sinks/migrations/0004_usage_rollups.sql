@@ -63,17 +63,18 @@ SELECT toStartOfHour(event_time) AS hour, license_id, team, app, model, model_ve
 FROM usage_events
 GROUP BY hour, license_id, team, app, model, model_version, feature, region, metric, currency;
 
+-- Daily and monthly are fed from the hourly rows just written, not from the
+-- events again: one aggregation over the flush's events instead of three, and
+-- the cascade keeps the three levels consistent by construction.
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_daily_mv TO usage_daily AS
-SELECT toDateTime(toStartOfDay(event_time), 'UTC') AS hour, license_id, team, app, model, model_version, feature,
-       region, metric, currency, count() AS events, countIf(status != 'ok') AS errors,
-       countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, sum(ifNull(cost, toDecimal128(0, 18))) AS cost,
-       uniqExactState(toString(hardware_id)) AS hardware
-FROM usage_events
+SELECT toDateTime(toStartOfDay(usage_hourly.hour), 'UTC') AS hour, license_id, team, app, model, model_version, feature, region,
+       metric, currency, sum(events) AS events, sum(errors) AS errors, sum(unpriced) AS unpriced,
+       sum(quantity) AS quantity, sum(cost) AS cost, uniqExactMergeState(hardware) AS hardware
+FROM usage_hourly
 GROUP BY hour, license_id, team, app, model, model_version, feature, region, metric, currency;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS usage_monthly_mv TO usage_monthly AS
-SELECT toStartOfMonth(event_time) AS month, license_id, model, metric, currency, count() AS events,
-       sum(quantity) AS quantity, sum(ifNull(cost, toDecimal128(0, 18))) AS cost,
-       uniqExactState(toString(hardware_id)) AS hardware
-FROM usage_events
+SELECT toStartOfMonth(hour) AS month, license_id, model, metric, currency, sum(events) AS events,
+       sum(quantity) AS quantity, sum(cost) AS cost, uniqExactMergeState(hardware) AS hardware
+FROM usage_daily
 GROUP BY month, license_id, model, metric, currency;

@@ -5,8 +5,8 @@ loading a corrected catalog, ``meterstream prices reprice --from --to``:
 
 1. updates unit_price, cost, currency and price_version of the raw events in
    [from, to) (a synchronous mutation);
-2. rebuilds the rollup buckets that contain the range from the raw events:
-   hourly and daily for the whole days, monthly for the whole months.
+2. rebuilds every rollup bucket of the calendar months the range touches
+   from the raw events.
 
 Run it over past ranges with the sink stopped or not writing into them
 (an embedded engine cannot be open in two processes anyway).
