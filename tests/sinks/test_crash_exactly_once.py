@@ -64,6 +64,7 @@ def test_sigkill_between_write_and_commit_loses_and_duplicates_nothing(kafka_env
     crashed = spawn(["sink"], tmp_path / "sink1.log", {**env, "METERSTREAM_SINK_CRASH_AFTER_INSERT": "2"})
     assert crashed.wait(180) == -9, (tmp_path / "sink1.log").read_text()[-3000:]
     assert not _all_committed(bootstrap, kafka_env["METERSTREAM_SINK_GROUP"], topics.usage, topics.partitions)
+    assert "wrote flush 2:" in (tmp_path / "sink1.log").read_text()  # killed after writing, before committing
 
     # The producer replays a spool: the same events of five messages, regrouped into new messages.
     replay = []
@@ -92,3 +93,9 @@ def test_sigkill_between_write_and_commit_loses_and_duplicates_nothing(kafka_env
                             "GROUP BY license_id")
     assert {r["license_id"]: (r["n"], r["hw"]) for r in per_license} == {
         f"lic-{i:02d}": (MESSAGES_PER_LICENSE * PER_MESSAGE, 3) for i in range(LICENSES)}
+    table = subprocess.run([sys.executable, "-m", "meterstream.cli", "sql", "--url", url, "--query",
+                            "top_licenses_by_usage", "--param", "start=2026-04-01 00:00:00", "--param",
+                            "end=2026-04-02 00:00:00", "--param", "metric=input_tokens", "--param", "top=3"],
+                           capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    assert table[0].split() == ["license_id", "events", "quantity", "cost"] and table[-1] == "(3 rows)"
+    assert table[2].split()[1:3] == [str(MESSAGES_PER_LICENSE * PER_MESSAGE), "1500.000000"]
