@@ -15,6 +15,8 @@ from typing import Any, Callable, Protocol
 
 from clickhouse_connect.driver.client import Client
 
+from meterstream.errors import ConfigError
+
 from .clickhouse import connect
 from .migrations import migrate
 from .record_sink import alerts_sink, licenses_sink
@@ -49,22 +51,28 @@ FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable | None]] = {
 
 def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     """Start each configured consumer in its own thread; return when all have stopped."""
+    names = settings.consumer_names()
+    unknown = [n for n in names if n not in FACTORIES]
+    if unknown:
+        raise ConfigError(f"sink_consumers: unknown consumer(s) {', '.join(unknown)} (known: {', '.join(FACTORIES)})")
     first = connect(settings.clickhouse_url)
     migrate(first)
     apply_retention(first, settings.sink_retention_months)
-    threads = []
-    for name in settings.consumer_names():
-        if name not in FACTORIES:
-            raise ValueError(f"sink_consumers: unknown consumer {name!r} (known: {', '.join(FACTORIES)})")
-        client = first if name == "usage" else connect(settings.clickhouse_url)
-        sink = FACTORIES[name](settings, client)
-        if sink is None:
-            continue
-        t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join()
+    threads: list[threading.Thread] = []
+    try:
+        for name in names:
+            sink = FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url))
+            if sink is None:
+                continue
+            t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
+            t.start()
+            threads.append(t)
+    except BaseException:
+        stop.set()  # a consumer that cannot start stops the ones already running
+        raise
+    finally:
+        for t in threads:
+            t.join()
 
 
 def _guarded(name: str, sink: Any, stop: threading.Event) -> None:
