@@ -17,7 +17,8 @@ class ClickHouseSettings(KafkaSettings, Topics):
 
     model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
 
-    clickhouse_url: str = Field(default_factory=default_clickhouse_url)
+    clickhouse_url: str = Field(default_factory=default_clickhouse_url,
+                                description="chdb:///abs/path (embedded) or http(s)://user:pass@host:port/db.")
 
 
 class SinkSettings(ClickHouseSettings):
@@ -26,3 +27,16 @@ class SinkSettings(ClickHouseSettings):
     sink_group: str = Field("meterstream-sink", description="Kafka consumer group of the sink.")
     sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered...")
     sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
+    sink_consumers: str = Field(
+        "usage,alerts,licenses,webhooks",
+        description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, webhooks "
+                    "(webhooks only when the webhook delivery log is installed).")
+    sink_retention_months: int = Field(
+        0, ge=0, description="Months of raw usage_events kept (TTL applied at sink start); 0 keeps everything.")
+    sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed write.")
+    sink_crash_after_insert: int = Field(
+        0, ge=0, description="FAULT INJECTION, tests only: SIGKILL this process right after the n-th usage "
+                             "write, before its offsets are committed. 0 (default) disables it.")
+
+    def consumer_names(self) -> list[str]:
+        return [c.strip() for c in self.sink_consumers.split(",") if c.strip()]

@@ -1,0 +1,1 @@
+"""Prices: the versioned catalog, per-event price lookup, and repricing past ranges."""

@@ -1,0 +1,26 @@
+"""Raw-event retention: a TTL on usage_events, set from the sink_retention_months setting at start."""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
+
+
+def apply_retention(client: Client, months: int) -> None:
+    """Keep ``months`` whole months of raw events (0 = keep all). Rollups are not affected.
+
+    ``ttl_only_drop_parts`` lets ClickHouse drop expired monthly partitions whole
+    instead of rewriting them.
+    """
+    current = client.command("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = 'usage_events'")
+    has_ttl = " TTL " in str(current)
+    if months:
+        client.command("ALTER TABLE usage_events MODIFY SETTING ttl_only_drop_parts = 1")
+        client.command(f"ALTER TABLE usage_events MODIFY TTL toStartOfMonth(event_time) + INTERVAL {months} MONTH")
+        log.info("usage_events keeps %d months", months)
+    elif has_ttl:
+        client.command("ALTER TABLE usage_events REMOVE TTL")

@@ -1,0 +1,85 @@
+"""``meterstream sink``: every consumer of the sink in one process, sharing one ClickHouse.
+
+Only one process may open an embedded (chDB) data directory, so all consumers
+run here as threads, each with its own client on the same URL (clients on one
+chDB path in one process share the engine). SIGTERM/SIGINT stop them cleanly:
+each writes what it holds and commits before exiting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any, Callable, Protocol
+
+from clickhouse_connect.driver.client import Client
+
+from meterstream.errors import ConfigError
+
+from .clickhouse import connect
+from .migrations import migrate
+from .record_sink import alerts_sink, licenses_sink
+from .retention import apply_retention
+from .settings import SinkSettings
+from .usage_sink import UsageSink
+
+log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
+
+
+def _webhooks(settings: SinkSettings, client: Client) -> Runnable | None:
+    try:
+        module = importlib.import_module("meterstream.sinks.webhooks.delivery_log")
+    except ModuleNotFoundError:
+        log.info("webhook delivery log not installed; not consuming deliveries")
+        return None
+    sink: Runnable = module.DeliveryLogSink(settings, client)
+    return sink
+
+
+FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable | None]] = {
+    "usage": UsageSink,
+    "alerts": alerts_sink,
+    "licenses": licenses_sink,
+    "webhooks": _webhooks,
+}
+
+
+def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
+    """Start each configured consumer in its own thread; return when all have stopped."""
+    names = settings.consumer_names()
+    unknown = [n for n in names if n not in FACTORIES]
+    if unknown:
+        raise ConfigError(f"sink_consumers: unknown consumer(s) {', '.join(unknown)} (known: {', '.join(FACTORIES)})")
+    first = connect(settings.clickhouse_url)
+    migrate(first)
+    apply_retention(first, settings.sink_retention_months)
+    threads: list[threading.Thread] = []
+    try:
+        for name in names:
+            sink = FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url))
+            if sink is None:
+                continue
+            t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
+            t.start()
+            threads.append(t)
+    except BaseException:
+        stop.set()  # a consumer that cannot start stops the ones already running
+        raise
+    finally:
+        for t in threads:
+            t.join()
+
+
+def _guarded(name: str, sink: Any, stop: threading.Event) -> None:
+    """A consumer that dies takes the process down (exit code shows it) instead of silently stopping."""
+    try:
+        sink.run(stop)
+    except Exception:
+        log.exception("sink consumer %s failed; stopping the sink", name)
+        stop.set()
+        raise

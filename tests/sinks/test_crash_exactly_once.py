@@ -1,0 +1,101 @@
+"""SIGKILL the real sink process between a write and its commit, restart it: zero duplicates, zero losses.
+
+Duplicates are offered both ways: the restarted sink re-reads the messages it
+wrote but did not commit (with different flush boundaries), and a producer
+"replays its spool": the same event ids are produced again in new messages.
+The child owns its own embedded ClickHouse; the test reads it through
+`meterstream sql` after the child has exited.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from meterstream.process import spawn, terminate
+from meterstream.schemas import BatchCodec
+from tests.helpers import wait_for
+from tests.sinks.conftest import batch
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+LICENSES, PER_MESSAGE, MESSAGES_PER_LICENSE = 20, 100, 10
+
+
+def _produce(bootstrap: str, topic: str, messages: list[tuple[str, dict]]) -> None:
+    codec, p = BatchCodec(), Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for lic, cols in messages:
+        p.produce(topic, codec.encode(cols), lic.encode())
+    assert p.flush(30) == 0
+
+
+def _all_committed(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = c.committed([TopicPartition(topic, i) for i in range(partitions)], timeout=10)
+        return all(tp.offset == c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps)
+    finally:
+        c.close()
+
+
+def _sql(url: str, statement: str) -> list[dict]:
+    out = subprocess.run([sys.executable, "-m", "meterstream.cli", "sql", statement, "--format", "json", "--url", url],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_sigkill_between_write_and_commit_loses_and_duplicates_nothing(kafka_env, topics, tmp_path: Path) -> None:
+    bootstrap = kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]
+    url = f"chdb://{tmp_path / 'sink-ch'}"
+    env = {**kafka_env, "METERSTREAM_CLICKHOUSE_URL": url, "METERSTREAM_SINK_CONSUMERS": "usage",
+           "METERSTREAM_SINK_FLUSH_ROWS": "3000", "METERSTREAM_SINK_FLUSH_MS": "300"}
+    messages = [(f"lic-{i:02d}", batch(f"lic-{i:02d}", PER_MESSAGE, when=datetime(2026, 4, 1, 10 + m % 5),
+                                       quantity=1_500_000, hardware=f"gpu-{m % 3}"))
+                for i in range(LICENSES) for m in range(MESSAGES_PER_LICENSE)]
+    _produce(bootstrap, topics.usage, messages)
+
+    crashed = spawn(["sink"], tmp_path / "sink1.log", {**env, "METERSTREAM_SINK_CRASH_AFTER_INSERT": "2"})
+    assert crashed.wait(180) == -9, (tmp_path / "sink1.log").read_text()[-3000:]
+    assert not _all_committed(bootstrap, kafka_env["METERSTREAM_SINK_GROUP"], topics.usage, topics.partitions)
+    assert "wrote flush 2:" in (tmp_path / "sink1.log").read_text()  # killed after writing, before committing
+
+    # The producer replays a spool: the same events of five messages, regrouped into new messages.
+    replay = []
+    for lic, cols in messages[:5]:
+        replay += [(lic, {k: v[:30] for k, v in cols.items()}), (lic, {k: v[30:] for k, v in cols.items()})]
+    _produce(bootstrap, topics.usage, replay)
+
+    sink = spawn(["sink"], tmp_path / "sink2.log", env)
+    try:
+        wait_for(lambda: _all_committed(bootstrap, kafka_env["METERSTREAM_SINK_GROUP"], topics.usage,
+                                        topics.partitions), 180, interval=1, what="all offsets committed")
+    finally:
+        assert terminate(sink) == 0, (tmp_path / "sink2.log").read_text()[-3000:]
+
+    sent = LICENSES * MESSAGES_PER_LICENSE * PER_MESSAGE
+    raw = _sql(url, "SELECT count() AS n, uniqExact(event_id) AS ids, sum(quantity) AS q FROM usage_events")[0]
+    assert (raw["n"], raw["ids"], Decimal(raw["q"])) == (sent, sent, Decimal("1.5") * sent)
+    expected_ids = sorted(e for _, cols in messages for e in cols["event_id"])
+    got = _sql(url, "SELECT groupArray(toString(event_id)) AS ids FROM (SELECT event_id FROM usage_events "
+                    "ORDER BY event_id)")[0]["ids"]
+    assert sorted(got) == sorted(str(uuid.UUID(e)) for e in expected_ids)
+    for table in ("usage_hourly", "usage_daily", "usage_monthly"):
+        r = _sql(url, f"SELECT sum(events) AS n, sum(quantity) AS q FROM {table}")[0]
+        assert (r["n"], Decimal(r["q"])) == (sent, Decimal("1.5") * sent), table
+    per_license = _sql(url, "SELECT license_id, sum(events) AS n, uniqExactMerge(hardware) AS hw FROM usage_monthly "
+                            "GROUP BY license_id")
+    assert {r["license_id"]: (r["n"], r["hw"]) for r in per_license} == {
+        f"lic-{i:02d}": (MESSAGES_PER_LICENSE * PER_MESSAGE, 3) for i in range(LICENSES)}
+    table = subprocess.run([sys.executable, "-m", "meterstream.cli", "sql", "--url", url, "--query",
+                            "top_licenses_by_usage", "--param", "start=2026-04-01 00:00:00", "--param",
+                            "end=2026-04-02 00:00:00", "--param", "metric=input_tokens", "--param", "top=3"],
+                           capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
+    assert table[0].split() == ["license_id", "events", "quantity", "cost"] and table[-1] == "(3 rows)"
+    assert table[2].split()[1:3] == [str(MESSAGES_PER_LICENSE * PER_MESSAGE), "1500.000000"]

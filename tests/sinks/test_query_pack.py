@@ -1,0 +1,125 @@
+"""Every query-pack entry on known data, through the same runner `meterstream sql` uses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from meterstream.sinks import query_pack
+from meterstream.sinks.budgets import load_budgets
+from meterstream.sinks.pricing.catalog import load_catalog
+from meterstream.sinks.record_sink import ALERT_COLUMNS, LICENSE_COLUMNS, alert_row, license_row
+from tests.sinks.conftest import batch, write
+
+pytestmark = pytest.mark.integration
+UTC = timezone.utc
+D = Decimal
+
+
+@pytest.fixture
+def known(clickhouse, tag, tmp_path: Path) -> dict[str, str]:
+    """Two teams, three licenses, two models, prices with tiers, budgets, quotas, grants and alerts."""
+    m1, m2 = f"alpha-{tag}", f"beta-{tag}"
+    ta, tb = f"team-a-{tag}", f"team-b-{tag}"
+    l1, l2, l3 = (f"lic{i}-{tag}" for i in (1, 2, 3))
+    cat = tmp_path / "prices.csv"
+    cat.write_text("model,version_pattern,metric,unit_price,currency,effective_from,effective_to,tier_from\n"
+                   f"{m1},*,input_tokens,0.001,USD,2026-01-01,,0\n{m1},*,input_tokens,0.0005,USD,2026-01-01,,1000\n"
+                   f"{m2},*,input_tokens,0.002,USD,2026-01-01,,0\n")
+    load_catalog(clickhouse, cat)
+    nov = datetime(2026, 11, 3, 9)
+    write(clickhouse,
+          batch(l1, 10, when=nov, model=m1, team=ta, quantity=100_000_000, latency=1000),        # 1000 tok, $1
+          batch(l1, 5, when=nov, model=m1, team=ta, quantity=100_000_000, status="error", latency=3000),  # 500, $0.5
+          batch(l2, 4, when=nov, model=m2, version="2.0.0", team=tb, quantity=250_000_000, latency=2000),  # 1000, $2
+          batch(l3, 2, when=datetime(2026, 10, 5), model=m1, team=tb, quantity=1_000_000))      # October
+    budgets = tmp_path / "budgets.csv"
+    budgets.write_text(f"team,month,amount,currency\n{ta},2026-11,1.00,USD\n{tb},2026-11,5,USD\n")
+    load_budgets(clickhouse, budgets)
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    lic = {"key_hash": "", "tenant": "acme", "tier": "pro", "status": "active", "not_before": None,
+           "expires_at": None, "hardware_ids": [], "max_hardware": None, "regions": [], "features": []}
+    clickhouse.insert("license_snapshots", [
+        license_row({**lic, "license_id": l1, "updated_at": t, "models": [{"model": m1, "version_rule": "latest"}],
+                     "quotas": [{"metric": "input_tokens", "limit": D(2000), "period": "month", "hard": False}]}),
+        license_row({**lic, "license_id": l2, "updated_at": t, "models": [{"model": m2, "version_rule": "pin:1.0.0"}],
+                     "quotas": [{"metric": "input_tokens", "limit": D(1250), "period": "month", "hard": True}]}),
+    ], column_names=LICENSE_COLUMNS)
+    alert = {"severity": "warning", "tenant": "acme", "metric": "input_tokens", "period": "2026-11",
+             "threshold": 80, "message": "", "evidence": {"used": "1000"}, "event_id": None}
+    clickhouse.insert("alerts", [alert_row({**alert, "alert_id": f"{tag}-{i}", "kind": k, "license_id": l,
+                                            "team": tm, "created_at": datetime(2026, 11, 3, 10, tzinfo=UTC)})
+                                 for i, (k, l, tm) in enumerate([("threshold", l2, tb), ("threshold", l2, tb),
+                                                                 ("unapproved_model", l2, tb)])], column_names=ALERT_COLUMNS)
+    # The same alert delivered twice counts once.
+    clickhouse.insert("alerts", [alert_row({**alert, "alert_id": f"{tag}-0", "kind": "threshold", "license_id": l2,
+                                            "team": tb, "created_at": datetime(2026, 11, 3, 10, tzinfo=UTC)})],
+                      column_names=ALERT_COLUMNS)
+    return {"m1": m1, "m2": m2, "ta": ta, "tb": tb, "l1": l1, "l2": l2, "l3": l3, "tag": tag}
+
+
+def _run(client, name: str, **params: str) -> list[dict]:
+    cols, rows = query_pack.run(client, query_pack.text(name), params)
+    return [dict(zip(cols, r)) for r in rows]
+
+
+NOV = {"start": "2026-11-01 00:00:00", "end": "2026-12-01 00:00:00"}
+
+
+def test_spend_by_team_model_and_budget_variance(clickhouse, known) -> None:
+    rows = [r for r in _run(clickhouse, "spend_by_team_model", start_month="2026-10-01", end_month="2026-11-01")
+            if known["tag"] in r["team"]]
+    got = {(str(r["month"]), r["team"], r["model"]): r["spend"] for r in rows}
+    assert got == {("2026-10-01", known["tb"], known["m1"]): D("0.002"),
+                   ("2026-11-01", known["ta"], known["m1"]): D("1.5"),
+                   ("2026-11-01", known["tb"], known["m2"]): D("2")}
+    var = {r["team"]: (r["spend"], r["budget"], r["variance"]) for r in _run(clickhouse, "budget_variance",
+                                                                             month="2026-11-15")
+           if known["tag"] in r["team"]}
+    assert var == {known["ta"]: (D("1.5"), D(1), D("0.5")), known["tb"]: (D(2), D(5), D(-3))}
+
+
+def test_top_licenses_by_usage_and_quota(clickhouse, known) -> None:
+    top = [r for r in _run(clickhouse, "top_licenses_by_usage", **NOV, metric="input_tokens", top="1000")
+           if known["tag"] in r["license_id"]]
+    assert [(r["license_id"], r["quantity"]) for r in top] == [(known["l1"], D(1500)), (known["l2"], D(1000))]
+    quota = {r["license_id"]: r["pct_of_quota"] for r in _run(clickhouse, "top_licenses_by_quota",
+                                                              month="2026-11-01", top="1000")
+             if known["tag"] in r["license_id"]}
+    assert quota == {known["l1"]: 75.0, known["l2"]: 80.0}
+
+
+def test_unapproved_models(clickhouse, known) -> None:
+    rows = [(r["license_id"], r["model"], r["model_version"], r["events"], r["no_license_snapshot"])
+            for r in _run(clickhouse, "unapproved_model_usage", **NOV) if known["tag"] in r["license_id"]]
+    assert rows == [(known["l2"], known["m2"], "2.0.0", 4, False)]  # l2 is pinned to 1.0.0; l1 uses its grant
+    octo = [r for r in _run(clickhouse, "unapproved_model_usage", start="2026-10-01 00:00:00",
+                            end="2026-11-01 00:00:00") if known["tag"] in r["license_id"]]
+    assert [(r["license_id"], r["no_license_snapshot"]) for r in octo] == [(known["l3"], True)]
+
+
+def test_alerts_latency_and_audit(clickhouse, known) -> None:
+    alerts = {(r["kind"], r["alerts"]) for r in _run(clickhouse, "alerts_by_team", **NOV) if r["team"] == known["tb"]}
+    assert alerts == {("threshold", 2), ("unapproved_model", 1)}
+    lat = {r["model"]: (r["events"], r["errors"], r["p50_us"]) for r in _run(clickhouse, "model_latency_errors", **NOV)
+           if known["tag"] in r["model"]}
+    assert lat == {known["m1"]: (15, 5, 1000), known["m2"]: (4, 0, 2000)}
+    events = _run(clickhouse, "audit_events", license=known["l1"], **NOV)
+    assert len(events) == 15 and all(e["input_hash"] == "a" * 64 and e["cost"] == D("0.1") for e in events)
+    assert len(_run(clickhouse, "audit_alerts", license=known["l2"], **NOV)) == 3
+
+
+def test_tiered_cost(clickhouse, known) -> None:
+    rows = {r["license_id"]: r["tiered_cost"] for r in _run(clickhouse, "tiered_cost", month="2026-11-01")
+            if known["tag"] in r["license_id"]}
+    # l1: 1500 tokens of alpha: 1000 at 0.001 + 500 at 0.0005; l2: beta has one tier.
+    assert rows == {known["l1"]: D("1.25"), known["l2"]: D("2")}
+
+
+def test_missing_parameter_is_named(clickhouse) -> None:
+    from meterstream.sinks.errors import SinkError
+    with pytest.raises(SinkError, match="month"):
+        query_pack.run(clickhouse, query_pack.text("budget_variance"), {})
