@@ -80,9 +80,13 @@ def _pid_alive(pid: int) -> bool:
     try:
         if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             return False
-        return MAIN_CLASS.encode() in proc.joinpath("cmdline").read_bytes()
+        cmdline = proc.joinpath("cmdline").read_bytes()
     except (OSError, IndexError):
         return False
+    # Empty right after Popen returns: the child is still inside execve (the
+    # CLOEXEC pipe Popen waits on closes before the new argv is in place).
+    # Non-empty without the broker's main class: the pid was reused.
+    return not cmdline or MAIN_CLASS.encode() in cmdline
 
 
 class LocalKafka:
