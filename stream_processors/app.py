@@ -16,6 +16,7 @@ reason in a header; they never stop the agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, AsyncIterator, Callable
@@ -101,12 +102,21 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 stats.licenses += 1
             yield msg.offset
 
-    def flag_unknown(partition: int) -> bool:
-        """May usage of an unknown license raise an alert yet (avoid false alerts at startup)."""
-        if time.monotonic() - stats.started > settings.processor_unknown_license_grace_s:
-            return True
+    def licenses_caught_up(partition: int) -> bool:
         high = app.consumer.highwater(TP(settings.licenses, partition))
         return high is not None and (high == 0 or license_offsets.get(partition, -1) >= high - 1)
+
+    async def await_licenses(partition: int) -> None:
+        """Wait (bounded) for the licenses partition to catch up before judging a license unknown.
+
+        Both agents consume concurrently, so at startup usage can overtake the
+        terms it needs; waiting here avoids false unknown-license alerts.
+        """
+        deadline = time.monotonic() + settings.processor_unknown_license_grace_s
+        while not licenses_caught_up(partition):
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.02)
 
     async def dead_letter(msg: Any, exc: Exception) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
@@ -124,9 +134,13 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 await dead_letter(msg, exc)
                 continue
             license_id = (msg.key or b"").decode()
+            lic = terms.get(license_id)
+            if lic is None:
+                await await_licenses(msg.partition)
+                lic = terms.get(license_id)
             state, applied = apply_message(
-                states.get(license_id), license_id, terms.get(license_id), msg.offset, batch.columns, rules,
-                flag_unknown=flag_unknown(msg.partition), event_id=_lazy_event_ids(batch_codec, msg.value))
+                states.get(license_id), license_id, lic, msg.offset, batch.columns, rules,
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value))
             if applied.changed:
                 states[license_id] = state
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])

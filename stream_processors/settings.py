@@ -26,8 +26,8 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_log_level: str = Field("info")
     processor_commit_interval_s: float = Field(1.0, gt=0, description="How often consumed offsets are committed.")
     processor_unknown_license_grace_s: float = Field(
-        30.0, ge=0, description="Usage of a license without terms raises unknown_license once the licenses "
-                                "partition is caught up, or at the latest this long after the worker started.")
+        10.0, ge=0, description="Longest a usage message of a license without terms waits for the licenses "
+                                "partition to catch up (startup, rebalance) before unknown_license is raised.")
     processor_gap_grace_s: float = Field(
         60.0, ge=0, description="A hole in a producer's sequence numbers still open after this much event "
                                 "time is reported as sequence_gap (a spool replay may fill it before).")

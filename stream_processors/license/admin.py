@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from meterstream.config import KafkaSettings, Topics
 from meterstream.schemas import RecordCodec
@@ -67,6 +67,25 @@ class LicenseAdmin:
         self._send(stamped.license_id, self.codec.encode(stamped.to_record()))
         return stamped
 
+    def publish_many(self, many: list[LicenseTerms]) -> int:
+        """Publish many licenses' terms as they are (bulk import; no existence check); return the count."""
+        errors: list[Any] = []
+        producer = self._get_producer()
+        now = time.time_ns() // 1000
+        for terms in many:
+            value = self.codec.encode(terms.with_changes(updated_at_us=now).to_record())
+            while True:
+                try:
+                    producer.produce(self.topics.licenses, value, terms.license_id.encode(),
+                                     on_delivery=lambda err, msg: errors.append(err) if err else None)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        if producer.flush(self.timeout) or errors:
+            raise ProcessorError(f"{len(errors) or 'some'} license records not acknowledged: {errors[:3]}")
+        return len(many)
+
     def _send(self, license_id: str, value: bytes | None) -> None:
         errors: list[Any] = []
         producer = self._get_producer()
@@ -95,7 +114,7 @@ class LicenseAdmin:
                              "enable.auto.commit": False, "enable.partition.eof": False})
         try:
             tp = TopicPartition(self.topics.licenses, partition_for(key, self._partitions(consumer)))
-            _, high = consumer.get_watermark_offsets(tp, timeout=self.timeout)
+            high = self._high_watermark(consumer, tp)
             latest: bytes | None = None
             if high > 0:
                 latest = self._scan(consumer, tp, key, high)
@@ -104,6 +123,18 @@ class LicenseAdmin:
             raise ProcessorError(f"cannot read {self.topics.licenses}: {exc}") from exc
         finally:
             consumer.close()
+
+    def _high_watermark(self, consumer: Consumer, tp: TopicPartition) -> int:
+        """High watermark, retrying while a fresh topic's leader is being elected."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return int(consumer.get_watermark_offsets(tp, timeout=self.timeout)[1])
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _partitions(self, consumer: Consumer) -> int:
         meta = consumer.list_topics(self.topics.licenses, timeout=self.timeout).topics.get(self.topics.licenses)
