@@ -1,7 +1,7 @@
 """The Faust application: thin wiring of topics and tables to the pure modules.
 
 * ``licenses`` agent: the compacted licenses topic -> ``license_terms`` table
-  (raw Avro bytes; a tombstone deletes). Licenses are co-partitioned with usage
+  (Avro bytes as base64; a tombstone deletes). Licenses are co-partitioned with usage
   (same key, same partition count, same partitioner), so a worker holds the
   terms of exactly the licenses it meters, and its table is rebuilt from its
   changelog on restart before any usage is processed.
@@ -79,10 +79,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     dlq = app.topic(settings.usage_dlq, **raw)
     licenses = app.topic(settings.licenses, **raw)
     alerts_out = app.topic(settings.alerts, **raw)
-    terms_table = app.Table("license_terms", default=None, partitions=settings.partitions,
-                            schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw",
-                                                value_serializer="raw"))
-    states = app.Table("license_state", default=None, key_type=str, value_type=None,
+    # Keys are the license id's bytes (raw): request routing hashes exactly what the producers hashed.
+    terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
+                            partitions=settings.partitions)
+    states = app.Table("license_state", default=None, key_type=bytes, value_type=None,
                        partitions=settings.partitions)
     terms = TermsCache(terms_table)
     stats = Stats(time.monotonic())
@@ -133,16 +133,17 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             except MeterstreamError as exc:
                 await dead_letter(msg, exc)
                 continue
-            license_id = (msg.key or b"").decode()
+            key = msg.key or b""
+            license_id = key.decode()
             lic = terms.get(license_id)
             if lic is None:
                 await await_licenses(msg.partition)
                 lic = terms.get(license_id)
             state, applied = apply_message(
-                states.get(license_id), license_id, lic, msg.offset, batch.columns, rules,
+                states.get(key), license_id, lic, msg.offset, batch.columns, rules,
                 flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value))
             if applied.changed:
-                states[license_id] = state
+                states[key] = state
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])
             for alert in applied.alerts:
                 await alerts_out.send(key=license_id.encode(), value=alert_codec.encode(alert))

@@ -20,7 +20,7 @@ from . import alerts as k
 from .alerts import Outbox, make_alert, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
 from .license.terms import LicenseTerms
-from .quota import DAY_US, Period, PeriodCache, format_decimal, prune_rolling, rearm, rolling_used
+from .quota import DAY_US, Period, PeriodCache, format_decimal, period_end_us, prune_rolling, rearm, rolling_used
 from .state import new_state, period_used, prune_days
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",
@@ -149,7 +149,8 @@ def _quotas(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str], int], c: 
     for m, key in sorted(touched):
         q = terms.quotas[m]
         used = period_used(st, m, q.period, key)
-        _thresholds(ctx, st, q, key, used, lambda m=m, q=q, key=key: _last_in(c, m, q.period, key), key)
+        _thresholds(ctx, st, q, key, used, lambda m=m, q=q, key=key: _last_in(c, m, q.period, key), key,
+                    forget_after_us=period_end_us(q.period, key) + ctx.rules.alert_retention_us)
 
 
 def _last_in(c: dict[str, list[Any]], metric: str, period: Period, key: str) -> int:
@@ -163,7 +164,7 @@ def _last_in(c: dict[str, list[Any]], metric: str, period: Period, key: str) -> 
 
 
 def _thresholds(ctx: _Ctx, st: dict[str, Any], q: Any, period_key: str, used: int, index: Callable[[], int],
-                alert_period: str, fired: dict[str, Any] | None = None) -> None:
+                alert_period: str, fired: dict[str, Any] | None = None, forget_after_us: int | None = None) -> None:
     """Fire threshold and hard-limit alerts for one (metric, period) at usage ``used``.
 
     ``fired`` (rolling windows) holds the armed marks; calendar periods rely on the outbox ids.
@@ -180,7 +181,8 @@ def _thresholds(ctx: _Ctx, st: dict[str, Any], q: Any, period_key: str, used: in
         elif ctx.box.has(k.alert_id(lid, k.THRESHOLD, q.metric, alert_period, t)):
             continue
         ctx.fire(k.THRESHOLD, f"{q.metric} reached {t}% of its {q.period} {'hard' if q.hard else 'soft'} limit",
-                 alert_period, index=index(), metric=q.metric, threshold=t, evidence=evidence)
+                 alert_period, index=index(), metric=q.metric, threshold=t, evidence=evidence,
+                 forget_after_us=forget_after_us)
     if q.hard and used >= q.limit:
         st["exhausted"][q.metric] = period_key
         if fired is not None:
@@ -189,7 +191,7 @@ def _thresholds(ctx: _Ctx, st: dict[str, Any], q: Any, period_key: str, used: in
             fired["hard"] = alert_period
         if not ctx.box.has(k.alert_id(lid, k.QUOTA_EXHAUSTED, q.metric, alert_period)):
             ctx.fire(k.QUOTA_EXHAUSTED, f"hard limit of {q.metric} reached: further use is refused",
-                     alert_period, index=index(), metric=q.metric, evidence=evidence)
+                     alert_period, index=index(), metric=q.metric, evidence=evidence, forget_after_us=forget_after_us)
     elif st["exhausted"].get(q.metric) == period_key:
         del st["exhausted"][q.metric]
 

@@ -72,6 +72,15 @@ class Period:
         return str(start // b), start, start + b
 
 
+def period_end_us(period: Period, key: str) -> int:
+    """End (exclusive) of the calendar period ``key`` (``YYYY-MM-DD`` or ``YYYY-MM``)."""
+    if period.kind == "day":
+        start = calendar.timegm(datetime.strptime(key, "%Y-%m-%d").timetuple()) * US
+        return start + DAY_US
+    year, month = int(key[:4]), int(key[5:7])
+    return calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0)) * US
+
+
 class PeriodCache:
     """Finds the period key of a stream of close event times without building a datetime each time."""
 

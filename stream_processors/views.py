@@ -62,14 +62,14 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:
                 return self.json({"license_id": license_id, "error": str(exc)}, status=400)
-            return self.json(decide(t, states.get(license_id), metric, quantity, _now_us(),
+            return self.json(decide(t, states.get(license_id.encode()), metric, quantity, _now_us(),
                                     feature=q.get("feature") or None, model=q.get("model") or None,
                                     model_version=q.get("model_version") or None))
 
     class Quota(View):
         @app.table_route(table=terms_table, match_info="license_id")
         async def get(self, request: Request, license_id: str) -> Response:
-            t, st = terms.get(license_id), states.get(license_id)
+            t, st = terms.get(license_id), states.get(license_id.encode())
             if t is None and st is None:
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
             return self.json(quota_state(t, st, license_id, _now_us()))
@@ -82,12 +82,12 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
 
     class AllTotals(View):
         async def get(self, request: Request) -> Response:
-            return self.json({k: _totals(v) for k, v in states.items() if v is not None})
+            return self.json({k.decode(): _totals(v) for k, v in states.items() if v is not None})
 
     class LicenseTotals(View):
         @app.table_route(table=states, match_info="license_id")
         async def get(self, request: Request, license_id: str) -> Response:
-            value = states.get(license_id)
+            value = states.get(license_id.encode())
             if value is None:
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
             return self.json({"license_id": license_id, **_totals(value)})

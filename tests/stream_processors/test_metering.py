@@ -166,3 +166,10 @@ def test_spike_needs_history() -> None:
     msgs = steady(12) + [columns(50, start_seq=60, t0=T0 + 12 * 60 * US)]
     _, alerts = run(msgs, t=terms(quotas={}), rules=rules)
     assert alerts == []
+
+
+def test_month_threshold_marks_outlive_the_day_they_fired() -> None:
+    """A month's threshold fires once even when the month goes on for weeks after it."""
+    msgs = [columns(60, t0=T0 - 20 * DAY), columns(1, start_seq=60, t0=T0 + 5 * DAY)]
+    _, alerts = run(msgs)
+    assert [a["threshold"] for a in alerts] == [50]
