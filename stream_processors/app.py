@@ -65,6 +65,8 @@ def _faust_app(settings: ProcessorSettings) -> faust.App:
         producer_partitioner=crc32_partitioner,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.processor_commit_interval_s,
+        broker_session_timeout=settings.processor_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 3),
         table_cleanup_interval=60.0,
     )
 

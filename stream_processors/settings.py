@@ -25,6 +25,8 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "processor")
     processor_log_level: str = Field("info")
     processor_commit_interval_s: float = Field(1.0, gt=0, description="How often consumed offsets are committed.")
+    processor_session_timeout_s: float = Field(
+        30.0, ge=6, description="A worker that stops heartbeating (crashed) loses its partitions after this long.")
     processor_unknown_license_grace_s: float = Field(
         10.0, ge=0, description="Longest a usage message of a license without terms waits for the licenses "
                                 "partition to catch up (startup, rebalance) before unknown_license is raised.")
