@@ -76,9 +76,13 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
 
     class WorkerStats(View):
         async def get(self, request: Request) -> Response:
+            """This worker's counters; ``?reset_latency=1`` starts a fresh latency sample."""
             assigned = sorted(tp.partition for tp in app.assignor.assigned_actives()
                               if tp.topic == app.conf.id + "-license_state-changelog" or tp.topic.endswith("usage"))
-            return self.json({**stats.as_dict(), "partitions": sorted(set(assigned))})
+            body = {**stats.as_dict(), "partitions": sorted(set(assigned))}
+            if request.query.get("reset_latency"):
+                stats.reset_latency()
+            return self.json(body)
 
     class AllTotals(View):
         async def get(self, request: Request) -> Response:

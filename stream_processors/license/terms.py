@@ -85,7 +85,7 @@ def unscaled_limit(value: Any) -> int:
     except InvalidOperation:
         raise InvalidTermsError("quotas.limit", f"{value!r} is not a number") from None
     if not d.is_finite() or scaled != scaled.to_integral_value() or scaled <= 0 or scaled >= 10**18:
-        raise InvalidTermsError("quotas.limit", f"must be > 0 with at most 6 decimals, got {value!r}")
+        raise InvalidTermsError("quotas.limit", f"must be > 0 and < 10^12 with at most 6 decimals, got {value!r}")
     return int(scaled)
 
 
