@@ -75,12 +75,11 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     """A Faust app wired to the topics and tables named by ``settings``."""
     settings.processor_data_dir.mkdir(parents=True, exist_ok=True)
     app = _faust_app(settings)
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw",
-           "partitions": settings.partitions}
-    usage = app.topic(settings.usage, **raw)
-    dlq = app.topic(settings.usage_dlq, **raw)
-    licenses = app.topic(settings.licenses, **raw)
-    alerts_out = app.topic(settings.alerts, **raw)
+    def raw(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                         partitions=settings.partitions)
+    usage, dlq, licenses, alerts_out = raw(settings.usage), raw(settings.usage_dlq), raw(settings.licenses), \
+        raw(settings.alerts)
     # Keys are the license id's bytes (raw): request routing hashes exactly what the producers hashed.
     terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
                             partitions=settings.partitions)
@@ -93,7 +92,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     license_offsets: dict[int, int] = {}
 
     @app.agent(licenses)
-    async def license_updates(stream: faust.Stream) -> AsyncIterator[Any]:
+    async def license_updates(stream: faust.StreamT) -> AsyncIterator[Any]:
         async for event in stream.events():
             msg = event.message
             license_offsets[msg.partition] = msg.offset
@@ -127,7 +126,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             "error": str(exc).encode(), "source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode()})
 
     @app.agent(usage)
-    async def meter_usage(stream: faust.Stream) -> AsyncIterator[Any]:
+    async def meter_usage(stream: faust.StreamT) -> AsyncIterator[Any]:
         async for event in stream.events():
             msg = event.message
             try:
@@ -143,7 +142,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 lic = terms.get(license_id)
             state, applied = apply_message(
                 states.get(key), license_id, lic, msg.offset, batch.columns, rules,
-                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value))
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""))
             if applied.changed:
                 states[key] = state
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])

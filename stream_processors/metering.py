@@ -13,6 +13,7 @@ already seen (a producer replaying its spool) are not counted again either.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -149,7 +150,7 @@ def _quotas(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str], int], c: 
     for m, key in sorted(touched):
         q = terms.quotas[m]
         used = period_used(st, m, q.period, key)
-        _thresholds(ctx, st, q, key, used, lambda m=m, q=q, key=key: _last_in(c, m, q.period, key), key,
+        _thresholds(ctx, st, q, key, used, functools.partial(_last_in, c, m, q.period, key), key,
                     forget_after_us=period_end_us(q.period, key) + ctx.rules.alert_retention_us)
 
 

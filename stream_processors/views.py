@@ -49,7 +49,7 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
     """Attach the views to ``app``."""
 
     class Check(View):
-        @app.table_route(table=terms_table, match_info="license_id")
+        @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
         async def get(self, request: Request, license_id: str) -> Response:
             t = terms.get(license_id)
             if t is None:
@@ -67,7 +67,7 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
                                     model_version=q.get("model_version") or None))
 
     class Quota(View):
-        @app.table_route(table=terms_table, match_info="license_id")
+        @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
         async def get(self, request: Request, license_id: str) -> Response:
             t, st = terms.get(license_id), states.get(license_id.encode())
             if t is None and st is None:
@@ -89,7 +89,7 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
             return self.json({k.decode(): _totals(v) for k, v in states.items() if v is not None})
 
     class LicenseTotals(View):
-        @app.table_route(table=states, match_info="license_id")
+        @app.table_route(table=states, match_info="license_id")  # type: ignore[arg-type]
         async def get(self, request: Request, license_id: str) -> Response:
             value = states.get(license_id.encode())
             if value is None:

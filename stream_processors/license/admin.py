@@ -152,7 +152,7 @@ class LicenseAdmin:
                     continue
                 if msg.key() == key:
                     latest = msg.value()
-                if msg.offset() >= high - 1:
+                if (msg.offset() or 0) >= high - 1:
                     return latest
         raise ProcessorError(f"timed out reading {tp.topic}[{tp.partition}]")
 
