@@ -167,8 +167,36 @@ def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | No
     return event_id
 
 
+TABLES = ("license_terms", "license_state")
+
+
+def ensure_changelogs(settings: ProcessorSettings) -> list[str]:
+    """Create the tables' changelog topics before Faust starts.
+
+    Workers starting together otherwise race to create them, and the loser can
+    keep a metadata view of 0 partitions (Faust then refuses every table write
+    with PartitionsMismatch).
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.client_config())
+    names = [f"{settings.processor_app_id}-{t}-changelog" for t in TABLES]
+    existing = set(admin.list_topics(timeout=30).topics)
+    new = [NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
+                    config={"cleanup.policy": "compact"}) for n in names if n not in existing]
+    created = []
+    for name, fut in (admin.create_topics(new, operation_timeout=30).items() if new else []):
+        try:
+            fut.result(30)
+            created.append(name)
+        except Exception as exc:  # noqa: BLE001 - "already exists" from a concurrent worker is fine
+            log.info("changelog %s not created here: %s", name, exc)
+    return created
+
+
 def run_worker(settings: ProcessorSettings) -> None:
     """Run one worker in this process until SIGTERM/SIGINT."""
+    ensure_changelogs(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.processor_log_level, quiet=True)
     worker.execute_from_commandline()
