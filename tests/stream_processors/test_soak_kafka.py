@@ -1,7 +1,7 @@
 """Soak: 10,000 licenses with random traffic; totals, alerts and quota state match an independent reference.
 
-The default run keeps the event count small (it still touches every license);
-``tests/benchmarks/test_processor_soak.py`` runs the same check with more.
+The default run keeps the event count small (30,000 events; it still touches
+every license); ``run_soak`` takes larger counts for longer soaks.
 """
 
 from __future__ import annotations
