@@ -1,31 +1,56 @@
-"""The Faust application: usage batches in, per-license totals out, served over HTTP.
+"""The Faust application: thin wiring of topics and tables to the pure modules.
 
-Built by ``create_app(settings)`` (nothing happens at import time). Messages
-that cannot be decoded go to the usage dead-letter topic with the reason in a
-header; they never stop the agent.
+* ``licenses`` agent: the compacted licenses topic -> ``license_terms`` table
+  (Avro bytes as base64; a tombstone deletes). Licenses are co-partitioned with usage
+  (same key, same partition count, same partitioner), so a worker holds the
+  terms of exactly the licenses it meters, and its table is rebuilt from its
+  changelog on restart before any usage is processed.
+* ``meter_usage`` agent: one usage message (many events of one license) ->
+  ``metering.apply_message`` -> ``license_state`` table value + alerts on the
+  alerts topic (key = license id, so one license's alerts stay ordered).
+* HTTP views in ``views.py``.
+
+Messages that cannot be decoded go to the usage dead-letter topic with the
+reason in a header; they never stop the agent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, AsyncIterator
+import time
+from typing import Any, AsyncIterator, Callable
 
 import faust
-from faust.web import Request, Response, View
+from faust.types import TP
 
-from meterstream.schemas import BatchCodec
 from meterstream.errors import MeterstreamError
+from meterstream.schemas import BatchCodec, RecordCodec
 
+from .license.registry import TermsCache
+from .metering import FIELDS, MeteringRules, apply_message
+from .partitioning import crc32_partitioner
 from .settings import ProcessorSettings
-from .totals import apply_batch, empty_totals
+from .stats import Stats
+from .views import register_views
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: ProcessorSettings) -> faust.App:
-    """A Faust app wired to the topics and tables named by ``settings``."""
-    settings.processor_data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+def rules_from(settings: ProcessorSettings) -> MeteringRules:
+    from .anomaly.spike import SpikeSettings
+
+    return MeteringRules(
+        gap_grace_us=int(settings.processor_gap_grace_s * 1e6),
+        alert_retention_us=int(settings.processor_alert_retention_days * 86_400e6),
+        spike=SpikeSettings(bucket_us=settings.processor_spike_bucket_s * 1_000_000,
+                            alpha=settings.processor_spike_alpha, k=settings.processor_spike_k,
+                            ratio=settings.processor_spike_ratio,
+                            min_history=settings.processor_spike_min_history))
+
+
+def _faust_app(settings: ProcessorSettings) -> faust.App:
+    return faust.App(
         settings.processor_app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
         store=settings.processor_store,
@@ -35,55 +60,143 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         web_host=settings.processor_web_host,
         web_port=settings.processor_web_port,
         web_bind=settings.processor_web_host,
+        canonical_url=settings.canonical_url,
         producer_acks=-1,
+        producer_partitioner=crc32_partitioner,
         consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.processor_commit_interval_s,
+        broker_session_timeout=settings.processor_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.processor_session_timeout_s / 3),
         table_cleanup_interval=60.0,
     )
-    codec = BatchCodec()
-    usage = app.topic(settings.usage, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    dlq = app.topic(settings.usage_dlq, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    totals = app.Table("license_totals", default=None, key_type=str, value_type=None,
+
+
+def create_app(settings: ProcessorSettings) -> faust.App:
+    """A Faust app wired to the topics and tables named by ``settings``."""
+    settings.processor_data_dir.mkdir(parents=True, exist_ok=True)
+    app = _faust_app(settings)
+    def raw(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                         partitions=settings.partitions)
+    usage, dlq, licenses, alerts_out = raw(settings.usage), raw(settings.usage_dlq), raw(settings.licenses), \
+        raw(settings.alerts)
+    # Keys are the license id's bytes (raw): request routing hashes exactly what the producers hashed.
+    terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
+                            partitions=settings.partitions)
+    states = app.Table("license_state", default=None, key_type=bytes, value_type=None,
                        partitions=settings.partitions)
+    terms = TermsCache(terms_table)
+    stats = Stats(time.monotonic())
+    rules = rules_from(settings)
+    batch_codec, alert_codec = BatchCodec(), RecordCodec("alert")
+    license_offsets: dict[int, int] = {}
+
+    @app.agent(licenses)
+    async def license_updates(stream: faust.StreamT) -> AsyncIterator[Any]:
+        async for event in stream.events():
+            msg = event.message
+            license_offsets[msg.partition] = msg.offset
+            if msg.key is None:
+                log.warning("license record without key at %s[%d]@%d: ignored", msg.topic, msg.partition, msg.offset)
+                continue
+            if terms.store(msg.key.decode(), msg.value):
+                stats.licenses += 1
+            yield msg.offset
+
+    def licenses_caught_up(partition: int) -> bool:
+        high = app.consumer.highwater(TP(settings.licenses, partition))
+        return high is not None and (high == 0 or license_offsets.get(partition, -1) >= high - 1)
+
+    async def await_licenses(partition: int) -> None:
+        """Wait (bounded) for the licenses partition to catch up before judging a license unknown.
+
+        Both agents consume concurrently, so at startup usage can overtake the
+        terms it needs; waiting here avoids false unknown-license alerts.
+        """
+        deadline = time.monotonic() + settings.processor_unknown_license_grace_s
+        while not licenses_caught_up(partition):
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.02)
+
+    async def dead_letter(msg: Any, exc: Exception) -> None:
+        log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
+        stats.dead_lettered += 1
+        await dlq.send(key=msg.key, value=msg.value, headers={
+            "error": str(exc).encode(), "source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode()})
 
     @app.agent(usage)
-    async def meter_usage(stream: faust.Stream) -> AsyncIterator[Any]:
+    async def meter_usage(stream: faust.StreamT) -> AsyncIterator[Any]:
         async for event in stream.events():
             msg = event.message
             try:
-                batch = codec.decode(msg.value, fields=("metric", "quantity", "license_id"))
+                batch = batch_codec.decode(msg.value, fields=FIELDS)
             except MeterstreamError as exc:
-                log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
-                await dlq.send(key=msg.key, value=msg.value, headers={
-                    "error": str(exc).encode(), "source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode()})
+                await dead_letter(msg, exc)
                 continue
-            license_id = batch.columns["license_id"][0] if batch.count else (msg.key or b"").decode()
-            current = totals.get(license_id) or empty_totals()
-            if apply_batch(current, msg.offset, batch.columns["metric"], batch.columns["quantity"]):
-                totals[license_id] = current
+            key = msg.key or b""
+            license_id = key.decode()
+            lic = terms.get(license_id)
+            if lic is None:
+                await await_licenses(msg.partition)
+                lic = terms.get(license_id)
+            state, applied = apply_message(
+                states.get(key), license_id, lic, msg.offset, batch.columns, rules,
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""))
+            if applied.changed:
+                states[key] = state
+                stats.applied(batch.count, applied.counted, batch.columns["event_time"])
+            for alert in applied.alerts:
+                await alerts_out.send(key=license_id.encode(), value=alert_codec.encode(alert))
+                stats.alerts += 1
             yield batch.count
 
-    class AllTotals(View):
-        async def get(self, request: Request) -> Response:
-            """Totals of the licenses whose partitions this worker holds."""
-            return self.json({k: v for k, v in totals.items()})
-
-    class LicenseTotals(View):
-        @app.table_route(table=totals, match_info="license_id")
-        async def get(self, request: Request, license_id: str) -> Response:
-            value = totals.get(license_id)
-            if value is None:
-                return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
-            return self.json({"license_id": license_id, **value})
-
-    app.page("/totals/")(AllTotals)
-    app.page("/totals/{license_id}/")(LicenseTotals)
+    register_views(app, terms_table, states, terms, stats)
     return app
+
+
+def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | None]:
+    """Event ids are decoded only when an alert needs one (they are the costliest column)."""
+    cache: list[list[str]] = []
+
+    def event_id(i: int) -> str | None:
+        if not cache:
+            cache.append(codec.decode(value, fields=("event_id",)).columns["event_id"])
+        ids = cache[0]
+        return ids[i] if 0 <= i < len(ids) else None
+    return event_id
+
+
+TABLES = ("license_terms", "license_state")
+
+
+def ensure_changelogs(settings: ProcessorSettings) -> list[str]:
+    """Create the tables' changelog topics before Faust starts.
+
+    Workers starting together otherwise race to create them, and the loser can
+    keep a metadata view of 0 partitions (Faust then refuses every table write
+    with PartitionsMismatch).
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.client_config())
+    names = [f"{settings.processor_app_id}-{t}-changelog" for t in TABLES]
+    existing = set(admin.list_topics(timeout=30).topics)
+    new = [NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
+                    config={"cleanup.policy": "compact"}) for n in names if n not in existing]
+    created = []
+    for name, fut in (admin.create_topics(new, operation_timeout=30).items() if new else []):
+        try:
+            fut.result(30)
+            created.append(name)
+        except Exception as exc:  # noqa: BLE001 - "already exists" from a concurrent worker is fine
+            log.info("changelog %s not created here: %s", name, exc)
+    return created
 
 
 def run_worker(settings: ProcessorSettings) -> None:
     """Run one worker in this process until SIGTERM/SIGINT."""
+    ensure_changelogs(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.processor_log_level, quiet=True)
     worker.execute_from_commandline()

@@ -1,15 +1,18 @@
-"""Stream-processor subcommands: ``meterstream processor``."""
+"""Stream-processor subcommands: ``meterstream processor`` and ``meterstream license``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from .license import cli as license_cli
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("processor", help="run a Faust stream-processor worker")
     p.add_argument("--web-port", type=int, default=None, help="port of the quota HTTP views")
     p.set_defaults(handler=_processor)
+    license_cli.register(sub)
 
 
 def _processor(args: argparse.Namespace) -> int:

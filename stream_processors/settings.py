@@ -18,6 +18,29 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_app_id: str = Field("meterstream-processor", description="Faust app id = consumer group and changelog prefix.")
     processor_web_host: str = Field("127.0.0.1", description="Address the quota HTTP views bind to.")
     processor_web_port: int = Field(6066, ge=1, le=65535, description="Port of the quota HTTP views.")
+    processor_canonical_url: str | None = Field(
+        None, description="URL other workers use to reach this one's views (request routing); "
+                          "default http://<web host>:<web port>.")
     processor_store: str = Field("memory://", description="Faust table store; tables are rebuilt from their changelog on start.")
     processor_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "processor")
     processor_log_level: str = Field("info")
+    processor_commit_interval_s: float = Field(1.0, gt=0, description="How often consumed offsets are committed.")
+    processor_session_timeout_s: float = Field(
+        30.0, ge=6, description="A worker that stops heartbeating (crashed) loses its partitions after this long.")
+    processor_unknown_license_grace_s: float = Field(
+        10.0, ge=0, description="Longest a usage message of a license without terms waits for the licenses "
+                                "partition to catch up (startup, rebalance) before unknown_license is raised.")
+    processor_gap_grace_s: float = Field(
+        60.0, ge=0, description="A hole in a producer's sequence numbers still open after this much event "
+                                "time is reported as sequence_gap (a spool replay may fill it before).")
+    processor_spike_bucket_s: int = Field(60, ge=1, description="Width of the spend-spike buckets (event time).")
+    processor_spike_alpha: float = Field(0.1, gt=0, le=1, description="EWMA weight of the newest bucket.")
+    processor_spike_k: float = Field(4.0, gt=0, description="Spike when a bucket exceeds mean + k standard deviations...")
+    processor_spike_ratio: float = Field(3.0, ge=1, description="...and ratio x the mean.")
+    processor_spike_min_history: int = Field(10, ge=1, description="Active buckets of baseline before a spike may fire.")
+    processor_alert_retention_days: float = Field(
+        2.0, gt=0, description="Days after its period ends that an alert's fired mark is kept (dedup window).")
+
+    @property
+    def canonical_url(self) -> str:
+        return self.processor_canonical_url or f"http://{self.processor_web_host}:{self.processor_web_port}"

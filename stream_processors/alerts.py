@@ -1,0 +1,108 @@
+"""Alert kinds, deterministic alert ids, and the outbox that makes alert delivery at-least-once.
+
+An alert id is the SHA-256 of what makes the alert unique (license, kind,
+metric, period, threshold, offending value), so the same breach always gets
+the same id: a redelivered message never creates a second alert, and a
+consumer of the alerts topic (sink, webhooks) dedups on ``alert_id``.
+
+Each license's state keeps the alerts it fired in a small outbox (id -> the
+record, the source offset that fired it, and when the mark may be forgotten).
+The outbox is written in the same table value as the usage, so "counted" and
+"alerted" change together. If a worker dies after that write but before the
+alert reached the alerts topic, the redelivered message is recognised by its
+offset and its alerts are sent again, with the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+# Alert kinds (the ``kind`` field of the Alert record).
+THRESHOLD = "threshold"
+QUOTA_EXHAUSTED = "quota_exhausted"
+NOT_YET_VALID = "license_not_yet_valid"
+EXPIRED = "license_expired"
+MODEL_NOT_ALLOWED = "model_not_allowed"
+HARDWARE_NOT_ALLOWED = "hardware_not_allowed"
+HARDWARE_LIMIT = "hardware_limit_exceeded"
+REGION_NOT_ALLOWED = "region_not_allowed"
+FEATURE_NOT_ENABLED = "feature_not_enabled"
+UNKNOWN_LICENSE = "unknown_license"
+LICENSE_REVOKED = "license_revoked"
+LICENSE_SUSPENDED = "license_suspended"
+SPEND_SPIKE = "spend_spike"
+SEQUENCE_GAP = "sequence_gap"
+SEQUENCE_REPEAT = "sequence_repeat"
+
+SEVERITY = {
+    THRESHOLD: "warning", QUOTA_EXHAUSTED: "critical", NOT_YET_VALID: "warning", EXPIRED: "critical",
+    MODEL_NOT_ALLOWED: "critical", HARDWARE_NOT_ALLOWED: "critical", HARDWARE_LIMIT: "critical",
+    REGION_NOT_ALLOWED: "critical", FEATURE_NOT_ENABLED: "warning", UNKNOWN_LICENSE: "critical",
+    LICENSE_REVOKED: "critical", LICENSE_SUSPENDED: "critical", SPEND_SPIKE: "warning",
+    SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info",
+}
+KINDS = tuple(SEVERITY)
+
+
+def alert_id(license_id: str, kind: str, metric: str = "", period: str = "", threshold: int | None = None,
+             subject: str = "") -> str:
+    """Deterministic id: the same breach always hashes to the same id."""
+    parts = (license_id, kind, metric, period, "" if threshold is None else str(threshold), subject)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def make_alert(license_id: str, kind: str, message: str, *, metric: str = "", period: str = "",
+               threshold: int | None = None, subject: str = "", evidence: dict[str, Any] | None = None,
+               tenant: str = "", team: str = "", event_id: str | None = None,
+               severity: str | None = None) -> dict[str, Any]:
+    """An Alert record (Avro field names), its id derived from the identifying fields."""
+    return {
+        "alert_id": alert_id(license_id, kind, metric, period, threshold, subject),
+        "kind": kind,
+        "severity": severity or SEVERITY[kind],
+        "license_id": license_id,
+        "tenant": tenant,
+        "team": team,
+        "metric": metric,
+        "period": period,
+        "threshold": threshold,
+        "message": message,
+        "evidence": {k: str(v) for k, v in (evidence or {}).items()},
+        "event_id": event_id,
+        "created_at": time.time_ns() // 1000,
+    }
+
+
+class Outbox:
+    """The fired-alert marks of one license, stored inside its state dict (``state['fired']``)."""
+
+    def __init__(self, state: dict[str, Any], offset: int) -> None:
+        self.fired: dict[str, Any] = state.setdefault("fired", {})
+        self.offset = offset
+        self.new: list[dict[str, Any]] = []
+
+    def has(self, aid: str) -> bool:
+        return aid in self.fired
+
+    def fire(self, alert: dict[str, Any], forget_after_us: int) -> bool:
+        """Record and queue ``alert`` unless its id already fired; True if it is new."""
+        aid = alert["alert_id"]
+        if aid in self.fired:
+            return False
+        self.fired[aid] = {"o": self.offset, "x": forget_after_us, "a": alert}
+        self.new.append(alert)
+        return True
+
+
+def resend_for_offset(state: dict[str, Any], offset: int) -> list[dict[str, Any]]:
+    """Alerts fired by the message at ``offset`` (for a redelivered message already applied)."""
+    return [m["a"] for m in state.get("fired", {}).values() if m["o"] == offset]
+
+
+def prune(state: dict[str, Any], now_us: int) -> None:
+    """Forget marks whose period is long over (a very late event may re-send one: same id)."""
+    fired = state.get("fired", {})
+    for aid in [aid for aid, m in fired.items() if m["x"] < now_us]:
+        del fired[aid]

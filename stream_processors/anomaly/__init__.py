@@ -1,0 +1,1 @@
+"""Anomaly detection: license-term violations, spend spikes, and producer sequence gaps/repeats."""

@@ -1,0 +1,124 @@
+"""License-term violations found in one batch: validity, model/version, hardware, region, feature, status.
+
+Checks run over the *distinct* values of a batch (a set built at C speed), not
+per event, so their cost barely grows with the batch. Each finding names the
+offending value (its ``subject``) and the first event showing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .. import alerts as k
+from ..license.terms import LicenseTerms
+from ..quota import Period, PeriodCache
+
+
+@dataclass
+class Finding:
+    kind: str
+    subject: str
+    message: str
+    index: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchView:
+    """The decoded columns of one usage message that the rules read."""
+
+    times: Sequence[int]
+    models: Sequence[str]
+    versions: Sequence[str]
+    hardware: Sequence[str]
+    regions: Sequence[str]
+    features: Sequence[str]
+
+
+def status(terms: LicenseTerms) -> list[Finding]:
+    if terms.status == "revoked":
+        return [Finding(k.LICENSE_REVOKED, "", "use of a revoked license", 0, {"status": terms.status})]
+    if terms.status == "suspended":
+        return [Finding(k.LICENSE_SUSPENDED, "", "use of a suspended license", 0, {"status": terms.status})]
+    return []
+
+
+def validity(terms: LicenseTerms, times: Sequence[int]) -> list[Finding]:
+    out = []
+    lo, hi = min(times), max(times)
+    if terms.not_before_us is not None and lo < terms.not_before_us:
+        out.append(Finding(k.NOT_YET_VALID, "", "use before the license's validity window", times.index(lo),
+                           {"event_time_us": lo, "not_before_us": terms.not_before_us}))
+    if terms.expires_us is not None and hi >= terms.expires_us:
+        out.append(Finding(k.EXPIRED, "", "use after the license expired", times.index(hi),
+                           {"event_time_us": hi, "expires_at_us": terms.expires_us}))
+    return out
+
+
+def models(terms: LicenseTerms, b: BatchView) -> list[Finding]:
+    if not terms.models:
+        return []
+    out = []
+    for model, version in set(zip(b.models, b.versions)):
+        reason = terms.model_reason(model, version)
+        if reason:
+            i = next(i for i, (m, v) in enumerate(zip(b.models, b.versions)) if m == model and v == version)
+            allowed = "; ".join(f"{g.model}={g.version_rule}" for gs in terms.models.values() for g in gs)
+            out.append(Finding(k.MODEL_NOT_ALLOWED, f"{model}@{version}", reason, i,
+                               {"model": model, "model_version": version, "allowed": allowed}))
+    return out
+
+
+def _not_in(kind: str, what: str, values: Sequence[str], allowed: frozenset[str]) -> list[Finding]:
+    if not allowed:
+        return []
+    bad = set(values) - allowed - {""}
+    return [Finding(kind, v, f"{what} {v} not allowed", values.index(v),
+                    {what.replace(" ", "_"): v, "allowed": ",".join(sorted(allowed))}) for v in sorted(bad)]
+
+
+def places(terms: LicenseTerms, b: BatchView) -> list[Finding]:
+    """Hardware ids, regions and features outside the license's allow-lists."""
+    out = _not_in(k.HARDWARE_NOT_ALLOWED, "hardware id", b.hardware, terms.hardware_ids)
+    out += _not_in(k.REGION_NOT_ALLOWED, "region", b.regions, terms.regions)
+    if terms.features:
+        bad = set(b.features) - terms.features
+        out += [Finding(k.FEATURE_NOT_ENABLED, f, f"feature {f} not enabled", b.features.index(f),
+                        {"feature": f, "enabled": ",".join(sorted(terms.features))}) for f in sorted(bad)]
+    return out
+
+
+MONTH = Period("month")
+
+
+def hardware_count(terms: LicenseTerms, b: BatchView, seen: dict[str, list[str]]) -> list[Finding]:
+    """Distinct hardware ids per UTC month (``seen``: month -> ids), beyond ``max_hardware``."""
+    cache = PeriodCache(MONTH)
+    added: dict[str, int] = {}
+    for i, (t, hw) in enumerate(zip(b.times, b.hardware)):
+        if not hw:
+            continue
+        month = cache.key_of(t)
+        ids = seen.get(month)
+        if ids is None:
+            ids = seen[month] = []
+        if hw not in ids:
+            ids.append(hw)
+            added.setdefault(month, i)
+    limit = terms.max_hardware
+    out = []
+    if limit is not None:
+        for month, i in added.items():
+            ids = seen[month]
+            if len(ids) > limit:
+                out.append(Finding(k.HARDWARE_LIMIT, month, f"{len(ids)} distinct hardware ids in {month}, "
+                                   f"at most {limit} allowed", i,
+                                   {"distinct": len(ids), "max_hardware": limit, "hardware_ids": ",".join(ids)}))
+    return out
+
+
+def check(terms: LicenseTerms, b: BatchView, hw_seen: dict[str, list[str]]) -> list[Finding]:
+    """Every term violation in one batch."""
+    return (status(terms) + validity(terms, b.times) + models(terms, b) + places(terms, b)
+            + hardware_count(terms, b, hw_seen))

@@ -1,0 +1,76 @@
+"""Spend-spike detection against an EWMA baseline, per license and per team within it.
+
+Use is summed per metric in fixed event-time buckets (default 60 s). The
+baseline is an exponentially weighted mean and variance of the totals of the
+*active* buckets (buckets with any use), so a license used in bursts is judged
+against its own bursts, not against idle minutes. A bucket is a spike when
+
+    total > mean + k * stddev   and   total > ratio * mean
+
+after at least ``min_history`` active buckets. The check runs as events are
+added, so a spike is reported inside the bucket it happens in, once per
+(license, scope, metric, bucket). The bucket's total joins the baseline when
+the next bucket starts. Late events (an older bucket) are not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# State of one scope: [bucket index, running total, mean, variance, history, fired bucket]
+BUCKET, TOTAL, MEAN, VAR, HISTORY, FIRED = range(6)
+
+
+@dataclass(frozen=True)
+class SpikeSettings:
+    """Sensitivity of the spike rule (see the module docstring)."""
+
+    bucket_us: int = 60_000_000
+    alpha: float = 0.1
+    k: float = 4.0
+    ratio: float = 3.0
+    min_history: int = 10
+
+
+@dataclass(frozen=True)
+class Spike:
+    scope: str
+    bucket: int
+    total: int
+    mean: float
+    stddev: float
+    history: int
+
+
+def _close(s: list[Any], alpha: float) -> None:
+    """Fold the finished bucket's total into the baseline."""
+    x = s[TOTAL]
+    if s[HISTORY] == 0:
+        s[MEAN], s[VAR] = float(x), 0.0
+    else:
+        delta = x - s[MEAN]
+        s[MEAN] += alpha * delta
+        s[VAR] = (1 - alpha) * (s[VAR] + alpha * delta * delta)
+    s[HISTORY] += 1
+
+
+def add(state: dict[str, Any], scope: str, bucket: int, amount: int, cfg: SpikeSettings) -> Spike | None:
+    """Add ``amount`` to ``scope``'s bucket; return a Spike the first time the bucket qualifies."""
+    s = state.get(scope)
+    if s is None:
+        s = state[scope] = [bucket, 0, 0.0, 0.0, 0, -1]
+    if bucket < s[BUCKET]:
+        return None  # late: already part of the baseline's past
+    if bucket > s[BUCKET]:
+        _close(s, cfg.alpha)
+        s[BUCKET], s[TOTAL] = bucket, 0
+    s[TOTAL] += amount
+    if s[HISTORY] < cfg.min_history or s[FIRED] == bucket:
+        return None
+    total, mean = s[TOTAL], s[MEAN]
+    stddev = s[VAR] ** 0.5
+    if total > mean + cfg.k * stddev and total > cfg.ratio * mean:
+        s[FIRED] = bucket
+        return Spike(scope, bucket, total, mean, stddev, s[HISTORY])
+    return None

@@ -1,0 +1,168 @@
+"""Create, update, suspend, revoke and delete licenses by publishing to the licenses topic.
+
+The compacted licenses topic is the source of truth (key = license id, value =
+the License Avro record, a tombstone deletes). Reads go to the one partition
+the key lives on, from the beginning to the high watermark, so an update
+always starts from the latest published terms.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from meterstream.config import KafkaSettings, Topics
+from meterstream.schemas import RecordCodec
+
+from ..errors import LicenseNotFoundError, ProcessorError
+from ..partitioning import partition_for
+from .terms import LicenseTerms, hash_key
+
+
+class LicenseAdmin:
+    """Python API behind ``meterstream license ...``."""
+
+    def __init__(self, kafka: KafkaSettings | None = None, topics: Topics | None = None, timeout: float = 30.0) -> None:
+        self.kafka = kafka or KafkaSettings()
+        self.topics = topics or Topics()
+        self.timeout = timeout
+        self.codec = RecordCodec("license")
+        self._producer: Producer | None = None
+
+    # -- writes -------------------------------------------------------------
+
+    def create(self, terms: LicenseTerms, key: str | None = None) -> tuple[LicenseTerms, str]:
+        """Publish a new license; return its terms and the license key (shown once, stored hashed)."""
+        if self.find(terms.license_id) is not None:
+            raise ProcessorError(f"license {terms.license_id} already exists (use update)")
+        key = key or secrets.token_urlsafe(24)
+        published = self.publish(terms.with_changes(key_hash=hash_key(key)))
+        return published, key
+
+    def update(self, license_id: str, **changes: Any) -> LicenseTerms:
+        """Change some terms of an existing license (fields of LicenseTerms)."""
+        return self.publish(self.get(license_id).with_changes(**changes))
+
+    def suspend(self, license_id: str) -> LicenseTerms:
+        return self.update(license_id, status="suspended")
+
+    def reactivate(self, license_id: str) -> LicenseTerms:
+        return self.update(license_id, status="active")
+
+    def revoke(self, license_id: str) -> LicenseTerms:
+        """Revoked is final in intent: the record stays so its use is flagged, not forgotten."""
+        return self.update(license_id, status="revoked")
+
+    def delete(self, license_id: str) -> None:
+        """Tombstone: the license is forgotten; later use is reported as an unknown license."""
+        self.get(license_id)
+        self._send(license_id, None)
+
+    def publish(self, terms: LicenseTerms) -> LicenseTerms:
+        stamped = terms.with_changes(updated_at_us=time.time_ns() // 1000)
+        self._send(stamped.license_id, self.codec.encode(stamped.to_record()))
+        return stamped
+
+    def publish_many(self, many: list[LicenseTerms]) -> int:
+        """Publish many licenses' terms as they are (bulk import; no existence check); return the count."""
+        errors: list[Any] = []
+        producer = self._get_producer()
+        now = time.time_ns() // 1000
+        for terms in many:
+            value = self.codec.encode(terms.with_changes(updated_at_us=now).to_record())
+            while True:
+                try:
+                    producer.produce(self.topics.licenses, value, terms.license_id.encode(),
+                                     on_delivery=lambda err, msg: errors.append(err) if err else None)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        if producer.flush(self.timeout) or errors:
+            raise ProcessorError(f"{len(errors) or 'some'} license records not acknowledged: {errors[:3]}")
+        return len(many)
+
+    def _send(self, license_id: str, value: bytes | None) -> None:
+        errors: list[Any] = []
+        producer = self._get_producer()
+        producer.produce(self.topics.licenses, value, license_id.encode(),
+                         on_delivery=lambda err, msg: errors.append(err) if err else None)
+        if producer.flush(self.timeout) or errors:
+            raise ProcessorError(f"license {license_id} not acknowledged by Kafka: {errors or 'timeout'}")
+
+    def _get_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer({**self.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+        return self._producer
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, license_id: str) -> LicenseTerms:
+        terms = self.find(license_id)
+        if terms is None:
+            raise LicenseNotFoundError(f"no license {license_id} on {self.topics.licenses}")
+        return terms
+
+    def find(self, license_id: str) -> LicenseTerms | None:
+        """The latest terms of ``license_id`` on the topic, or None (never published or deleted)."""
+        key = license_id.encode()
+        consumer = Consumer({**self.kafka.client_config(), "group.id": f"license-admin-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False, "enable.partition.eof": False})
+        try:
+            tp = TopicPartition(self.topics.licenses, partition_for(key, self._partitions(consumer)))
+            high = self._high_watermark(consumer, tp)
+            latest: bytes | None = None
+            if high > 0:
+                latest = self._scan(consumer, tp, key, high)
+            return None if latest is None else LicenseTerms.from_record(self.codec.decode(latest))
+        except KafkaException as exc:
+            raise ProcessorError(f"cannot read {self.topics.licenses}: {exc}") from exc
+        finally:
+            consumer.close()
+
+    def _high_watermark(self, consumer: Consumer, tp: TopicPartition) -> int:
+        """High watermark, retrying while a fresh topic's leader is being elected."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return int(consumer.get_watermark_offsets(tp, timeout=self.timeout)[1])
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _partitions(self, consumer: Consumer) -> int:
+        meta = consumer.list_topics(self.topics.licenses, timeout=self.timeout).topics.get(self.topics.licenses)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise ProcessorError(f"topic {self.topics.licenses} does not exist (run `meterstream topics`)")
+        return len(meta.partitions)
+
+    def _scan(self, consumer: Consumer, tp: TopicPartition, key: bytes, high: int) -> bytes | None:
+        consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)])
+        latest: bytes | None = None
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error():
+                    continue
+                if msg.key() == key:
+                    latest = msg.value()
+                if (msg.offset() or 0) >= high - 1:
+                    return latest
+        raise ProcessorError(f"timed out reading {tp.topic}[{tp.partition}]")
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(self.timeout)
+            self._producer = None
+
+    def __enter__(self) -> "LicenseAdmin":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,107 @@
+"""HTTP views of the quota state (Faust web), routed to the worker that owns the license.
+
+* ``GET /v1/licenses/{id}/check?metric=&quantity=&feature=&model=&model_version=``
+  -> the pre-check decision (``enforcement.decide``); 404 for an unknown license.
+* ``GET /v1/licenses/{id}/quota`` -> every metric's limit, use and alerts fired.
+* ``GET /v1/stats`` -> this worker's counters, latency and assigned partitions.
+* ``GET /totals/`` and ``GET /totals/{id}/`` -> all-time events and quantity
+  (unscaled integers) per license: the local worker's licenses, or one license.
+
+A request reaching a worker that does not own the license's partition is
+forwarded to the owner (``app.table_route``; both tables are co-partitioned).
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from .enforcement import decide, quota_state
+from .license.registry import TermsCache
+from .stats import Stats
+
+SCALE = 10**6
+
+
+def parse_quantity(text: str | None) -> int:
+    """``quantity`` query parameter as unscaled millionths (default 0: "may I use it at all?")."""
+    if text is None or text == "":
+        return 0
+    try:
+        d = Decimal(text)
+        scaled = d * SCALE
+        if not d.is_finite() or d < 0 or scaled != scaled.to_integral_value():
+            raise ValueError
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"quantity must be a non-negative decimal with at most 6 places, got {text!r}") from None
+    return int(scaled)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCache, stats: Stats) -> None:
+    """Attach the views to ``app``."""
+
+    class Check(View):
+        @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
+        async def get(self, request: Request, license_id: str) -> Response:
+            t = terms.get(license_id)
+            if t is None:
+                return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
+            q = request.query
+            metric = q.get("metric")
+            if not metric:
+                return self.json({"license_id": license_id, "error": "metric is required"}, status=400)
+            try:
+                quantity = parse_quantity(q.get("quantity"))
+            except ValueError as exc:
+                return self.json({"license_id": license_id, "error": str(exc)}, status=400)
+            return self.json(decide(t, states.get(license_id.encode()), metric, quantity, _now_us(),
+                                    feature=q.get("feature") or None, model=q.get("model") or None,
+                                    model_version=q.get("model_version") or None))
+
+    class Quota(View):
+        @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
+        async def get(self, request: Request, license_id: str) -> Response:
+            t, st = terms.get(license_id), states.get(license_id.encode())
+            if t is None and st is None:
+                return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
+            return self.json(quota_state(t, st, license_id, _now_us()))
+
+    class WorkerStats(View):
+        async def get(self, request: Request) -> Response:
+            """This worker's counters; ``?reset_latency=1`` starts a fresh latency sample."""
+            assigned = sorted(tp.partition for tp in app.assignor.assigned_actives()
+                              if tp.topic == app.conf.id + "-license_state-changelog" or tp.topic.endswith("usage"))
+            body = {**stats.as_dict(), "partitions": sorted(set(assigned))}
+            if request.query.get("reset_latency"):
+                stats.reset_latency()
+            return self.json(body)
+
+    class AllTotals(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({k.decode(): _totals(v) for k, v in states.items() if v is not None})
+
+    class LicenseTotals(View):
+        @app.table_route(table=states, match_info="license_id")  # type: ignore[arg-type]
+        async def get(self, request: Request, license_id: str) -> Response:
+            value = states.get(license_id.encode())
+            if value is None:
+                return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
+            return self.json({"license_id": license_id, **_totals(value)})
+
+    app.page("/v1/licenses/{license_id}/check")(Check)
+    app.page("/v1/licenses/{license_id}/quota")(Quota)
+    app.page("/v1/stats")(WorkerStats)
+    app.page("/totals/")(AllTotals)
+    app.page("/totals/{license_id}/")(LicenseTotals)
+
+
+def _totals(state: dict[str, Any]) -> dict[str, Any]:
+    return {"events": state["events"], "quantity": dict(state["quantity"]), "offset": state["offset"]}

@@ -1,0 +1,122 @@
+"""Processor figures: events/s through the quota and anomaly logic, and produce -> quota-state latency.
+
+Run with ``make bench`` (or ``TZ=UTC .venv/bin/python -m pytest tests/benchmarks/test_processor_benchmark.py
+-m benchmark -s``). Prints the figures quoted in the README; asserts only correctness, never timing.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+from typing import Any
+
+import pytest
+
+from meterstream.process import get_json
+from meterstream.schemas import BatchCodec
+from meterstream.stream_processors.license.terms import quota
+from meterstream.stream_processors.metering import FIELDS, MeteringRules, apply_message
+from meterstream.stream_processors.stats import percentile
+from tests.helpers import wait_for
+from tests.stream_processors.conftest import RawProducer
+from tests.stream_processors.factory import US, columns, terms
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
+
+BATCH = 500
+
+
+def encoded_batches(license_id: str, n: int, now: int, producer: str) -> list[bytes]:
+    codec = BatchCodec()
+    out = []
+    for i in range(n):
+        cols = columns(BATCH, start_seq=i * BATCH, t0=now + i * BATCH, step_us=1, producer=producer, quantity=1)
+        cols["metric"] = ["input_tokens", "output_tokens"] * (BATCH // 2)
+        full = {**cols, "license_id": [license_id] * BATCH, "status": ["ok"] * BATCH,
+                "latency_us": [None] * BATCH, "app": [""] * BATCH, "environment": [""] * BATCH,
+                "purpose": [""] * BATCH, "input_hash": [None] * BATCH, "output_hash": [None] * BATCH}
+        out.append(codec.encode(full))
+    return out
+
+
+def test_logic_events_per_second_in_process() -> None:
+    """Decode (only the needed columns) + apply_message, no Kafka: the per-event cost of the logic."""
+    codec = BatchCodec()
+    t = terms(quotas={"input_tokens": quota("input_tokens", 10**9, "month", hard=True),
+                      "output_tokens": quota("output_tokens", 10**9, "rolling:3600")})
+    values = encoded_batches("bench", 200, time.time_ns() // 1000, "p")
+    rules = MeteringRules()
+    state = None
+    started = time.perf_counter()
+    for offset, value in enumerate(values):
+        batch = codec.decode(value, fields=FIELDS)
+        state, applied = apply_message(state, "bench", t, offset, batch.columns, rules)
+        assert applied.counted == BATCH
+    took = time.perf_counter() - started
+    events = len(values) * BATCH
+    print(f"\nlogic in process: {events} events in {took:.3f}s = {events / took:,.0f} events/s "
+          f"({took / len(values) * 1e6:,.0f} us per {BATCH}-event message, decode included)")
+
+
+def test_worker_throughput_and_latency(start_worker: Any, admin: Any, kafka_bootstrap: str, topics: Any) -> None:
+    """A backlog drained by one worker (events/s), then steady traffic (produce -> state latency)."""
+    lids = [f"bench-{i}" for i in range(50)]
+    admin.publish_many([terms(lid, quotas={"input_tokens": quota("input_tokens", 10**11, "month", hard=True)})
+                        for lid in lids] + [terms("bench-hard", quotas={"input_tokens": quota("input_tokens", 1000,
+                                                                                                 "month", hard=True)})])
+    p = RawProducer(kafka_bootstrap, topics)
+    now = time.time_ns() // 1000
+    per_license = 8  # 50 licenses x 8 messages x 500 events = 200,000 events
+    for lid in lids:
+        for value in encoded_batches(lid, per_license, now - 3600 * US, f"p-{lid}"):
+            p.producer.produce(topics.usage, value, lid.encode())
+            p.producer.poll(0)
+    p.flush()
+    total = len(lids) * per_license * BATCH
+    worker = start_worker("bench")
+    stats = wait_for(lambda: (s := get_json(f"{worker.url}/v1/stats"))["events"] >= total and s, 300, interval=0.5,
+                     what="backlog drained")
+    rate = stats["events"] / max(stats["busy_seconds"], 1e-9)
+    print(f"\nworker backlog: {stats['events']} events in {stats['messages']} messages, "
+          f"{stats['busy_seconds']:.2f}s busy = {rate:,.0f} events/s per worker")
+
+    get_json(f"{worker.url}/v1/stats?reset_latency=1")
+    seq = {lid: per_license * BATCH for lid in lids}
+    steady_until = time.monotonic() + 15
+    sent = 0
+    while time.monotonic() < steady_until:  # ~20 messages/s of 500 events (10,000 events/s)
+        for lid in lids[:20]:
+            t = time.time_ns() // 1000
+            p.send(lid, columns(BATCH, start_seq=seq[lid], t0=t - BATCH + 1, step_us=1, producer=f"p-{lid}",
+                                quantity=1))
+            seq[lid] += BATCH
+            sent += 1
+        p.producer.poll(0)
+        time.sleep(1.0)
+    p.flush()
+    wait_for(lambda: get_json(f"{worker.url}/v1/stats")["latency_ms"]["samples"] >= sent, 60, what="steady applied")
+    lat = get_json(f"{worker.url}/v1/stats")["latency_ms"]
+    print(f"produce -> quota state: {lat['samples']} messages, p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, "
+          f"max {lat['max']:.1f} ms")
+
+    delays = []
+    for i in range(5):  # hard limit: time from producing the breaching batch to the pre-check refusing
+        lid = f"hard-{i}"
+        admin.publish_many([terms(lid, quotas={"input_tokens": quota("input_tokens", 1000, "month", hard=True)})])
+        wait_for(lambda: _known(worker.url, lid), 30, interval=0.05, what="license known")
+        start = time.monotonic()
+        p.send(lid, columns(100, t0=time.time_ns() // 1000, producer=f"p-{lid}", quantity=10 * US))
+        p.flush()
+        url = f"{worker.url}/v1/licenses/{lid}/check?metric=input_tokens"
+        wait_for(lambda: get_json(url)["decision"] == "quota_exceeded", 30, interval=0.01, what="exhausted")
+        delays.append((time.monotonic() - start) * 1000)
+    print(f"hard limit reached -> pre-check answers quota_exceeded: median {percentile(delays, 50):.0f} ms, "
+          f"max {max(delays):.0f} ms over {len(delays)} breaches")
+
+
+def _known(url: str, lid: str) -> bool:
+    try:
+        get_json(f"{url}/v1/licenses/{lid}/check?metric=input_tokens")
+        return True
+    except urllib.error.HTTPError:
+        return False
