@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from typing import Any, Callable, Protocol
 
@@ -32,12 +33,18 @@ class Runnable(Protocol):
 
 
 def _webhooks(settings: SinkSettings, client: Client) -> Runnable | None:
+    """The webhook delivery log consumer, configured like the other consumers of this sink."""
     try:
         module = importlib.import_module("meterstream.sinks.webhooks.delivery_log")
+        from meterstream.sinks.webhooks.settings import DeliveryLogSettings
     except ModuleNotFoundError:
         log.info("webhook delivery log not installed; not consuming deliveries")
         return None
-    sink: Runnable = module.DeliveryLogSink(settings, client)
+    shared = set(DeliveryLogSettings.model_fields) & set(type(settings).model_fields)
+    overrides: dict[str, Any] = {name: getattr(settings, name) for name in shared}
+    if "METERSTREAM_WEBHOOK_LOG_GROUP" not in os.environ:
+        overrides["webhook_log_group"] = f"{settings.sink_group}.webhooks"
+    sink: Runnable = module.DeliveryLogSink(DeliveryLogSettings(**overrides), client)
     return sink
 
 

@@ -21,7 +21,7 @@ from meterstream.stream_processors.license.admin import LicenseAdmin
 from meterstream.stream_processors.license.terms import LicenseTerms, QuotaTerm
 from meterstream.stream_processors.quota import Period
 from tests.helpers import free_port, wait_for
-from tests.sinks.webhooks.conftest import Receiver
+from tests.sinks.webhooks.conftest import Receiver, receiver  # noqa: F401 - the fixture
 from tests.sinks.webhooks.helpers import env as webhook_env
 from tests.sinks.webhooks.helpers import settings as webhook_settings
 
