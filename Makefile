@@ -19,14 +19,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/meterstream demo
 
-test: $(STAMP)
+test: $(STAMP) typecheck
 	TZ=UTC $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	TZ=UTC $(PY) -m pytest tests/benchmarks -m benchmark -s $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy meterstream
+	$(VENV)/bin/mypy meterstream schemas producers stream_processors sinks infra
 
 clean-data:
 	rm -rf .data

@@ -77,9 +77,9 @@ class KafkaSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
 
-    def client_config(self) -> dict[str, str]:
+    def client_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings common to producers, consumers and admin clients."""
-        conf = {
+        conf: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }

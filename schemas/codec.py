@@ -19,7 +19,7 @@ import io
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -385,8 +385,8 @@ class BatchCodec:
         return Batch(count, columns, writer)
 
     def _decode_fastavro(self, writer: SchemaVersion, value: bytes) -> dict[str, list[Any]]:
-        record = schemaless_reader(io.BytesIO(value[HEADER_LEN:]), writer.parsed, None)
-        out = {}
+        record = cast(dict[str, Any], schemaless_reader(io.BytesIO(value[HEADER_LEN:]), writer.parsed, None))
+        out: dict[str, list[Any]] = {}
         for name, kind, items in self._plan(writer):
             col = record[name]
             if kind == DEC:
@@ -454,4 +454,4 @@ class RecordCodec:
             raise DecodeError(f"corrupt {self.subject} record: {exc}") from exc
         if buf.tell() != len(value) - HEADER_LEN:
             raise DecodeError(f"trailing bytes after the {self.subject} record")
-        return record  # type: ignore[no-any-return]
+        return cast(dict[str, Any], record)

@@ -28,6 +28,14 @@ def test_check_is_routed_to_the_owning_worker(start_worker, admin, raw_producer,
         return parts if all(parts) and set.union(*parts) == set(range(topics.partitions)) \
             and not parts[0] & parts[1] else None
     owned = wait_for(split, 120, interval=1, what="both workers assigned")
+    # Usage is produced once the group has settled: a message that arrived while a worker of a
+    # brand-new group was still recovering its first assignment was seen left unread.
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < 5:
+        time.sleep(1)
+        now_owned = wait_for(split, 120, interval=1, what="both workers assigned")
+        if now_owned != owned:
+            owned, stable_since = now_owned, time.monotonic()
 
     now = time.time_ns() // 1000
     exhausted = LICENSES[::2]  # 10 x 10 tokens = the whole limit
@@ -46,12 +54,19 @@ def test_check_is_routed_to_the_owning_worker(start_worker, admin, raw_producer,
 
     expected = {lid: ("quota_exceeded", "0") if lid in exhausted else ("allow", "100") for lid in LICENSES}
     expected[LICENSES[1]] = ("allow", "70")
+    last: dict[str, object] = {}
+
     def settled() -> bool:
         try:
-            return answers(workers[0].url) == expected
-        except urllib.error.HTTPError:  # 404 until the worker has read the licenses
+            last["answers"] = answers(workers[0].url)
+            return last["answers"] == expected
+        except urllib.error.HTTPError as exc:  # 404 until the worker has read the licenses
+            last["error"] = f"{exc} {exc.read()[:300]!r} for {exc.url}"
             return False
-    wait_for(settled, 60, what="licenses read and exhaustion visible")
+    try:
+        wait_for(settled, 60, what="licenses read and exhaustion visible")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last answers {last} (expected {expected})") from None
     routed = 0
     for w, mine in zip(workers, owned):
         assert answers(w.url) == expected
