@@ -58,6 +58,31 @@ def local_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object | 
     broker.stop()
 
 
+def _warm_up(bootstrap: str, timeout: float = 90.0) -> None:
+    """One produce and one consumer-group read, so the group coordinator (and its internal
+    offsets topic) exists before the first test's consumers join."""
+    from confluent_kafka import Consumer, Producer
+
+    topic = f"warmup-{uuid.uuid4().hex[:8]}"
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, b"warm-up")
+    if producer.flush(timeout):
+        _unavailable(f"broker at {bootstrap} did not acknowledge a message within {timeout}s")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-group",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                consumer.commit(msg, asynchronous=False)
+                return
+        _unavailable(f"a consumer group on {bootstrap} got no assignment within {timeout}s")
+    finally:
+        consumer.close()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(local_broker: object | None) -> Iterator[str]:
     """host:port of a running Kafka broker."""
@@ -66,6 +91,7 @@ def kafka_bootstrap(local_broker: object | None) -> Iterator[str]:
         yield env
         return
     if local_broker is not None:
+        _warm_up(local_broker.bootstrap_servers)  # type: ignore[attr-defined]
         yield local_broker.bootstrap_servers  # type: ignore[attr-defined]
         return
     from testcontainers.kafka import KafkaContainer
