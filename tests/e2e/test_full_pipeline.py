@@ -92,9 +92,11 @@ def test_quota_enforced_alerted_stored_and_delivered(kafka_env, topics, clickhou
         assert len({r.webhook_id for r in delivered}) == len(delivered), "one delivery per alert"
         assert set(kinds) >= expected
 
-        events = clickhouse.query("SELECT count(), uniqExact(event_id) FROM usage_events WHERE license_id = "
-                                  "{l:String}", parameters={"l": LICENSE}).result_rows[0]
-        assert tuple(events) == (LIMIT, LIMIT)
+        def events() -> tuple[int, int] | None:
+            row = tuple(clickhouse.query("SELECT count(), uniqExact(event_id) FROM usage_events WHERE "
+                                         "license_id = {l:String}", parameters={"l": LICENSE}).result_rows[0])
+            return row if row[0] >= LIMIT else None  # type: ignore[return-value]
+        assert wait_for(events, 60, what="usage events in ClickHouse") == (LIMIT, LIMIT)
         logged = wait_for(lambda: clickhouse.query(
             "SELECT count() FROM webhook_deliveries WHERE endpoint_id = {e:String} AND status_code = 200",
             parameters={"e": endpoint.endpoint_id}).result_rows[0][0] >= len(delivered), 60, what="delivery log")
