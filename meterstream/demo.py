@@ -38,8 +38,8 @@ def _start_broker(keep_running: bool) -> Any:
 def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
     from meterstream.producers import Meter
     from meterstream.producers.traffic import generate
+    from meterstream.sinks.runner import run_sinks
     from meterstream.sinks.settings import SinkSettings
-    from meterstream.sinks.usage_sink import UsageSink
     from meterstream.stream_processors.settings import ProcessorSettings
 
     broker = _start_broker(keep_running)
@@ -48,6 +48,8 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
     sink_thread = None
     try:
         ensure_topics(KafkaSettings(), Topics())
+        _publish_licenses(licenses)
+        client = _clickhouse_with_prices(SinkSettings().clickhouse_url)
         psettings = ProcessorSettings()
         port = _free_or(psettings.processor_web_host, psettings.processor_web_port)
         logs = default_data_dir() / "logs"
@@ -56,8 +58,7 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
         before = wait_http(f"{base}/totals/", 120, processor)
         print(f"processor worker up (log: {logs / 'processor.log'})")
 
-        sink = UsageSink(SinkSettings())
-        sink_thread = threading.Thread(target=sink.run, args=(stop,), name="sink", daemon=True)
+        sink_thread = threading.Thread(target=run_sinks, args=(SinkSettings(), stop), name="sink", daemon=True)
         sink_thread.start()
 
         with Meter() as meter:
@@ -67,9 +68,10 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
             producer_id = meter.producer_id
         print(f"sent {events} events for {licenses} licenses in {time.monotonic() - started:.2f}s")
 
-        landed = _wait_landed(sink.client, producer_id, events, timeout=120)
+        landed = _wait_landed(client, producer_id, events, timeout=120)
         after = _wait_totals(base, before, sent.events, timeout=60)
-        _report(sink.client, producer_id, sent, before, after, landed)
+        _report(client, producer_id, sent, before, after, landed)
+        _report_alerts(client, list(sent.events))
         ok = landed == events and all(
             after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0) == n
             for lic, n in sent.events.items())
@@ -85,6 +87,54 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
         if broker is not None:
             broker.stop()
             print("Kafka stopped")
+
+
+def _publish_licenses(licenses: int) -> None:
+    """Terms for the generated licenses: a monthly soft limit on output tokens, alerting at 50/80/100%."""
+    from meterstream.stream_processors.license.admin import LicenseAdmin
+    from meterstream.stream_processors.license.terms import LicenseTerms, quota
+
+    terms = [LicenseTerms(f"lic-{i:04d}", tier="pro", tenant="demo", quotas={
+        "output_tokens": quota("output_tokens", 50_000, "month", thresholds=(50, 80, 100))})
+        for i in range(licenses)]
+    with LicenseAdmin() as admin:
+        admin.publish_many(terms)
+    print(f"published terms for {licenses} licenses (output tokens: 50,000 a month, alerts at 50/80/100%)")
+
+
+def _clickhouse_with_prices(url: str) -> Any:
+    """A client of the sink's ClickHouse, migrated, with the demo price catalog loaded once."""
+    from importlib import resources
+    from pathlib import Path
+
+    from meterstream.sinks.clickhouse import connect
+    from meterstream.sinks.migrations import migrate
+    from meterstream.sinks.pricing.catalog import load_catalog
+
+    client = connect(url)
+    migrate(client)
+    if not int(str(client.command("SELECT count() FROM price_catalog"))):
+        with resources.as_file(resources.files("meterstream").joinpath("demo_prices.csv")) as path:
+            load_catalog(client, Path(path))
+    return client
+
+
+def _report_alerts(client: Any, licenses: list[str], wait: float = 15.0) -> None:
+    """Alerts the processor raised for these licenses this month, as stored by the sink."""
+    query = ("SELECT kind, threshold, count() FROM alerts FINAL WHERE license_id IN {l:Array(String)} "
+             "AND period = formatDateTime(now(), '%Y-%m') GROUP BY kind, threshold ORDER BY kind, threshold")
+    deadline, rows, previous = time.monotonic() + wait, [], None
+    while time.monotonic() < deadline:
+        rows = client.query(query, parameters={"l": licenses}).result_rows
+        if rows and rows == previous:
+            break
+        previous = rows
+        time.sleep(1.5)
+    print("\nalerts this month for these licenses (ClickHouse `alerts`):")
+    for kind, threshold, n in rows:
+        print(f"  {kind:<16} {'' if threshold is None else f'{threshold}%':>5} {n:>5} licenses")
+    if not rows:
+        print("  none yet")
 
 
 def _free_or(host: str, port: int) -> int:
@@ -128,12 +178,14 @@ def _report(client: Any, producer_id: str, sent: Any, before: dict[str, Any], af
     rows = client.query(
         "SELECT license_id, count() AS events, sumIf(quantity, metric = 'input_tokens') AS tin, "
         "sumIf(quantity, metric = 'output_tokens') AS tout, sumIf(quantity, metric = 'gpu_seconds') AS gpu, "
-        "uniqExact(model) AS models FROM usage_events FINAL WHERE producer_id = {p:String} "
+        "uniqExact(model) AS models, sum(cost) AS cost FROM usage_events FINAL WHERE producer_id = {p:String} "
         "GROUP BY license_id ORDER BY events DESC LIMIT 10",
         parameters={"p": producer_id}).result_rows
     print(f"\nClickHouse ({os.environ.get('METERSTREAM_CLICKHOUSE_URL', 'embedded chDB')}): "
           f"{landed} events landed for this run; top licenses:")
-    print(f"  {'license':<12} {'events':>7} {'faust':>7} {'in tokens':>10} {'out tokens':>10} {'gpu s':>6} {'models':>6}")
-    for lic, n, tin, tout, gpu, models in rows:
+    print(f"  {'license':<12} {'events':>7} {'faust':>7} {'in tokens':>10} {'out tokens':>10} {'gpu s':>6} "
+          f"{'models':>6} {'cost USD':>10}")
+    for lic, n, tin, tout, gpu, models, cost in rows:
         faust_n = after.get(lic, {}).get("events", 0) - before.get(lic, {}).get("events", 0)
-        print(f"  {lic:<12} {n:>7} {faust_n:>7} {int(tin):>10} {int(tout):>10} {int(gpu):>6} {models:>6}")
+        print(f"  {lic:<12} {n:>7} {faust_n:>7} {int(tin):>10} {int(tout):>10} {int(gpu):>6} {models:>6} "
+              f"{(cost or 0):>10.4f}")
