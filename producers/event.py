@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from meterstream.schemas.units import MAX_WHOLE, METRICS, SCALE, to_unscaled
 
 from .errors import InvalidEventError
 
-METRICS = frozenset({"input_tokens", "output_tokens", "inferences", "pages", "images", "gpu_seconds"})
 STATUSES = frozenset({"ok", "error"})
-SCALE = 10**6  # quantity is Decimal(18, 6): six decimal places
-MAX_QUANTITY = 10**12 * SCALE  # the largest unscaled value that fits 18 digits
 MAX_TEXT = 256  # bytes of any identifier or tag
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -22,23 +20,12 @@ MAX_TIME_US = 7_258_118_400 * 10**6  # 2200-01-01
 
 def unscaled_quantity(quantity: Any) -> int:
     """Quantity as an exact integer count of millionths; refuse what cannot be exact."""
-    if type(quantity) is int:
-        if 0 <= quantity <= 10**12:
-            return quantity * SCALE
-        raise InvalidEventError("quantity", f"must be between 0 and 10^12, got {quantity}")
-    if isinstance(quantity, bool) or not isinstance(quantity, (int, float, Decimal, str)):
-        raise InvalidEventError("quantity", f"must be a number, got {type(quantity).__name__}")
+    if type(quantity) is int and 0 <= quantity <= MAX_WHOLE:  # the common case, kept cheap
+        return quantity * SCALE
     try:
-        d = Decimal(str(quantity)) if not isinstance(quantity, Decimal) else quantity
-        scaled = d * SCALE
-        if not d.is_finite() or scaled != scaled.to_integral_value():
-            raise InvalidEventError("quantity", f"{quantity!r} has more than 6 decimal places or is not finite")
-    except InvalidOperation:
-        raise InvalidEventError("quantity", f"{quantity!r} is not a number") from None
-    value = int(scaled)
-    if not 0 <= value <= MAX_QUANTITY:
-        raise InvalidEventError("quantity", f"must be between 0 and 10^12, got {quantity}")
-    return value
+        return to_unscaled(quantity)
+    except ValueError as exc:
+        raise InvalidEventError("quantity", str(exc)) from None
 
 
 def check_text(name: str, value: Any, *, required: bool = False) -> str:

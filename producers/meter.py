@@ -26,7 +26,7 @@ from .batch import ROW_WIDTH, BatchBuilder
 from .check import CheckResult, QuotaClient
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
-from .event import (MAX_QUANTITY, METRICS, SCALE, check_event_id, check_event_time, check_hash, check_latency,
+from .event import (MAX_WHOLE, METRICS, SCALE, check_event_id, check_event_time, check_hash, check_latency,
                     check_status, check_text, payload_hash, unscaled_quantity)
 from .flusher import Flusher, FlusherStats
 from .ids import ID_COUNTER_LIMIT, EventIds
@@ -36,7 +36,6 @@ from .timing import Timed
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-_MAX_INT_QUANTITY = MAX_QUANTITY // SCALE
 _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
 
 
@@ -98,7 +97,7 @@ class Meter:
                 q = self._new_license(license_id)
             if metric not in METRICS:
                 raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
-            if type(quantity) is int and 0 <= quantity <= _MAX_INT_QUANTITY:
+            if type(quantity) is int and 0 <= quantity <= MAX_WHOLE:  # unscaled_quantity's fast path, inline
                 quantity *= SCALE
             else:
                 quantity = unscaled_quantity(quantity)

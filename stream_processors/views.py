@@ -14,31 +14,25 @@ forwarded to the owner (``app.table_route``; both tables are co-partitioned).
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
+from meterstream.schemas.units import to_unscaled
+
 from .enforcement import decide, quota_state
 from .license.registry import TermsCache
 from .stats import Stats
-
-SCALE = 10**6
-
 
 def parse_quantity(text: str | None) -> int:
     """``quantity`` query parameter as unscaled millionths (default 0: "may I use it at all?")."""
     if text is None or text == "":
         return 0
     try:
-        d = Decimal(text)
-        scaled = d * SCALE
-        if not d.is_finite() or d < 0 or scaled != scaled.to_integral_value():
-            raise ValueError
-    except (InvalidOperation, ValueError):
-        raise ValueError(f"quantity must be a non-negative decimal with at most 6 places, got {text!r}") from None
-    return int(scaled)
+        return to_unscaled(text)
+    except ValueError as exc:
+        raise ValueError(f"quantity: {exc}") from None
 
 
 def _now_us() -> int:

@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable
+
+from meterstream.schemas.units import METRICS, SCALE, to_unscaled
 
 from ..errors import InvalidTermsError
 from ..quota import Period
 
 STATUSES = ("active", "suspended", "revoked")
 DEFAULT_THRESHOLDS = (50, 80, 90, 100)
-SCALE = 10**6
-METRICS = frozenset({"input_tokens", "output_tokens", "inferences", "pages", "images", "gpu_seconds"})
 
 
 def hash_key(key: str) -> str:
@@ -80,13 +80,12 @@ def _dt(us: int | None) -> datetime | None:
 def unscaled_limit(value: Any) -> int:
     """A quota limit (Decimal, int, float or string) as an exact unscaled integer > 0."""
     try:
-        d = value if isinstance(value, Decimal) else Decimal(str(value))
-        scaled = d * SCALE
-    except InvalidOperation:
-        raise InvalidTermsError("quotas.limit", f"{value!r} is not a number") from None
-    if not d.is_finite() or scaled != scaled.to_integral_value() or scaled <= 0 or scaled >= 10**18:
-        raise InvalidTermsError("quotas.limit", f"must be > 0 and < 10^12 with at most 6 decimals, got {value!r}")
-    return int(scaled)
+        limit = to_unscaled(value)
+    except ValueError as exc:
+        raise InvalidTermsError("quotas.limit", str(exc)) from None
+    if limit == 0:
+        raise InvalidTermsError("quotas.limit", "must be greater than 0")
+    return limit
 
 
 @dataclass(frozen=True)

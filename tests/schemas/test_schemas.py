@@ -112,3 +112,14 @@ def test_record_codec_round_trips_alerts() -> None:
     assert out["alert_id"] == "a1" and out["evidence"] == {"used": "80"} and out["threshold"] == 80
     with pytest.raises(UnknownSchemaError):
         RecordCodec(LICENSE).decode(codec.encode(alert))
+
+
+def test_quantity_scale_is_the_schemas_decimal_scale() -> None:
+    from meterstream.schemas.units import MAX_UNSCALED, SCALE_DIGITS, to_unscaled
+
+    field = next(f for f in default_registry().latest(USAGE_EVENT).schema["fields"] if f["name"] == "quantity")
+    assert field["type"]["scale"] == SCALE_DIGITS and 10 ** field["type"]["precision"] - 1 == MAX_UNSCALED
+    assert to_unscaled("1.5") == 1_500_000 and to_unscaled(7) == 7_000_000
+    for bad in ("1.0000001", "-1", "nan", "abc", True, None, 10**12):
+        with pytest.raises(ValueError):
+            to_unscaled(bad)

@@ -1,0 +1,41 @@
+"""The metric names and the exact scale of quantities, shared by every part of meterstream.
+
+``quantity`` is ``decimal(18, 6)`` in ``usage_event.vN.avsc``: in Python it
+travels as an *unscaled* integer (value x 10^6), so sums stay exact and no
+``Decimal`` is built on the hot path.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+METRICS = frozenset({"input_tokens", "output_tokens", "inferences", "pages", "images", "gpu_seconds"})
+SCALE_DIGITS = 6
+SCALE = 10**SCALE_DIGITS
+MAX_UNSCALED = 10**18 - 1  # 18 digits of precision
+MAX_WHOLE = MAX_UNSCALED // SCALE  # the largest whole quantity
+
+
+def to_unscaled(value: Any) -> int:
+    """``value`` (int, Decimal, float or decimal string) as an exact unscaled integer in [0, MAX_UNSCALED].
+
+    Raises ValueError with the reason when it is not a number, negative, not
+    finite, finer than 6 decimal places, or too large; callers wrap it in their
+    own error naming the field.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise ValueError(f"must be a number, got {type(value).__name__}")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value))
+        if not d.is_finite():
+            raise ValueError(f"{value!r} is not finite")
+        scaled = d.scaleb(SCALE_DIGITS)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value!r} has more than {SCALE_DIGITS} decimal places")
+    unscaled = int(scaled)
+    if not 0 <= unscaled <= MAX_UNSCALED:
+        raise ValueError(f"must be between 0 and 10^12 (exclusive), got {value!r}")
+    return unscaled
