@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from types import ModuleType
 from typing import Callable
 
 from .errors import MeterstreamError
@@ -26,7 +27,21 @@ COMMAND_MODULES = [
     "meterstream.sinks.cli",
     "meterstream.sinks.webhooks.cli",
 ]
-PIPELINE_DEPS = {"faust", "clickhouse_connect", "aiohttp", "mode"}
+PIPELINE_DEPS = {"faust", "clickhouse_connect", "aiohttp", "mode", "cryptography"}
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """Import ``name``; None when it or a pipeline dependency is not installed (producer-only install).
+
+    Any other missing module is a real bug and is raised.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if name == missing or name.startswith(missing + ".") or missing.split(".")[0] in PIPELINE_DEPS:
+            return None
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,16 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if name == missing or name.startswith(missing + ".") or missing.split(".")[0] in PIPELINE_DEPS:
-                continue
-            raise
-        module.register(sub)
-    return parser
-
+        module = optional_module(name)
+        if module is not None:
+            module.register(sub)
     return parser
 
 

@@ -70,16 +70,16 @@ SETTINGS_CLASSES = {
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    import importlib
-
     from pydantic import SecretStr, ValidationError
 
+    from .cli import optional_module
+
     for name, path in SETTINGS_CLASSES.items():
-        module, _, cls = path.partition(":")
-        try:
-            settings_cls = getattr(importlib.import_module(module), cls)
-        except ModuleNotFoundError:
+        module_name, _, cls = path.partition(":")
+        module = optional_module(module_name)
+        if module is None:
             continue  # producer-only install
+        settings_cls = getattr(module, cls)
         try:
             settings = settings_cls()
         except ValidationError as exc:

@@ -49,7 +49,7 @@ def _spool(args: argparse.Namespace) -> int:
               f"{spool.stats.corrupt_records} damaged records skipped")
         spool.close()
         return 0
-    meter = Meter(spool_dir=args.directory, model="-")
+    meter = Meter(spool_dir=args.directory)
     pending = meter.spool.pending()
     try:
         meter.flush(args.timeout)

@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any
 
-from meterstream.schemas.units import MAX_WHOLE, METRICS, SCALE, to_unscaled
+from meterstream.schemas.units import MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, to_unscaled
 
 from .errors import InvalidEventError
 
@@ -47,7 +47,7 @@ def check_text(name: str, value: Any, *, required: bool = False) -> str:
 
 
 def check_metric(metric: Any) -> str:
-    if metric not in METRICS:
+    if type(metric) is not str or metric not in METRICS:
         raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
     return str(metric)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from meterstream.schemas.codec import HEADER_LEN, read_long
+from meterstream.schemas.codec import batch_count
 
 from .batch import ROW_WIDTH, BatchBuilder
 from .delivery import Delivery
@@ -198,7 +198,7 @@ class Flusher:
         failures = self.stats.failed_deliveries
         for rec in records:
             self.stats.replayed_batches += 1
-            self._send(rec.pos, rec.key, rec.value, abs(read_long(rec.value, HEADER_LEN)[0]))
+            self._send(rec.pos, rec.key, rec.value, batch_count(rec.value))
             if self.stats.failed_deliveries != failures:
                 return  # the producer refused: back off before the next attempt
 

@@ -26,7 +26,7 @@ from .batch import ROW_WIDTH, BatchBuilder
 from .check import CheckResult, QuotaClient
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
-from .event import (MAX_WHOLE, METRICS, SCALE, check_event_id, check_event_time, check_hash, check_latency,
+from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_metric, check_event_id, check_event_time, check_hash, check_latency,
                     check_status, check_text, payload_hash, unscaled_quantity)
 from .flusher import Flusher, FlusherStats
 from .ids import ID_COUNTER_LIMIT, EventIds
@@ -41,7 +41,7 @@ _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpo
 
 def _check_quantity(quantity: Any) -> Decimal:
     """A pre-check quantity, validated like an event's (InvalidEventError naming 'quantity')."""
-    return Decimal(unscaled_quantity(quantity)).scaleb(-6).normalize()
+    return Decimal(unscaled_quantity(quantity)).scaleb(-SCALE_DIGITS).normalize()
 
 
 class Meter:
@@ -96,7 +96,7 @@ class Meter:
             if q is None:
                 q = self._new_license(license_id)
             if metric not in METRICS:
-                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}")
+                check_metric(metric)
             if type(quantity) is int and 0 <= quantity <= MAX_WHOLE:  # unscaled_quantity's fast path, inline
                 quantity *= SCALE
             else:
@@ -126,7 +126,7 @@ class Meter:
                 self._check_text("region", region)
         except TypeError:  # an unhashable value (list, dict...) where a string belongs
             if type(metric) is not str:
-                raise InvalidEventError("metric", f"must be one of {sorted(METRICS)}, got {metric!r}") from None
+                check_metric(metric)
             self._refuse_unhashable(license_id=license_id, feature=feature, model=model,
                                     model_version=model_version, team=team, app=app, environment=environment,
                                     purpose=purpose, hardware_id=hardware_id, region=region)

@@ -18,13 +18,12 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from .errors import DecodeError, UnknownSchemaError
-from .registry import USAGE_BATCH, SchemaRegistry, SchemaVersion, default_registry
+from .errors import DecodeError, SchemaError, UnknownSchemaError
+from .registry import USAGE_BATCH, USAGE_EVENT, SchemaRegistry, SchemaVersion, default_registry
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
@@ -84,7 +83,7 @@ STR, LONG, BOOL, DEC, OPT_STR, OPT_LONG = "str", "long", "bool", "dec", "opt_str
 
 
 def column_kind(avro_type: Any) -> str | None:
-    """The fast-path kind of an event field type, or None if only fastavro handles it."""
+    """The column kind of an event field type, or None if the batch codec cannot carry it."""
     if isinstance(avro_type, list):
         if len(avro_type) == 2 and avro_type[0] == "null":
             inner = column_kind(avro_type[1])
@@ -328,34 +327,32 @@ class BatchCodec:
         self.registry = registry or default_registry()
         self.schema = self.registry.latest(USAGE_BATCH)
         self.header = MAGIC + self.schema.fingerprint
-        self._plans: dict[bytes, list[tuple[str, str | None, Any]]] = {}
+        self._plans: dict[bytes, list[tuple[str, str]]] = {}
 
-    def _plan(self, sv: SchemaVersion) -> list[tuple[str, str | None, Any]]:
+    def _plan(self, sv: SchemaVersion) -> list[tuple[str, str]]:
+        """(field, column kind) per field; a field type without a fast path is a schema error."""
         plan = self._plans.get(sv.fingerprint)
         if plan is None:
-            plan = [(f["name"], column_kind(f["type"]["items"]), f["type"]["items"])
-                    for f in sv.schema["fields"]]
+            plan = []
+            for f in sv.schema["fields"]:
+                kind = column_kind(f["type"]["items"])
+                if kind is None:
+                    raise SchemaError(f"usage_event v{sv.version}: field {f['name']!r} has a type the batch "
+                                      f"codec does not carry (string, long/int, boolean, decimal bytes, "
+                                      f"or a null union of string/long)")
+                plan.append((f["name"], kind))
             self._plans[sv.fingerprint] = plan
         return plan
 
     def encode(self, columns: dict[str, Sequence[Any]]) -> bytes:
         """Encode a batch given as one sequence per field (all of the same length)."""
-        plan = self._plan(self.schema)
-        if any(kind is None for _, kind, _ in plan):
-            return self._encode_fastavro(columns)
         parts = [self.header]
         try:
-            for name, kind, _ in plan:
-                parts.append(encode_column(kind, columns[name]))  # type: ignore[arg-type]
+            for name, kind in self._plan(self.schema):
+                parts.append(encode_column(kind, columns[name]))
         except KeyError as exc:
             raise ValueError(f"batch is missing column {exc.args[0]!r}") from None
         return b"".join(parts)
-
-    def _encode_fastavro(self, columns: dict[str, Sequence[Any]]) -> bytes:
-        buf = io.BytesIO()
-        buf.write(self.header)
-        schemaless_writer(buf, self.schema.parsed, _to_fastavro(self._plan(self.schema), columns))
-        return buf.getvalue()
 
     def decode(self, value: bytes, fields: Iterable[str] | None = None) -> Batch:
         """Decode a message; with ``fields``, only those columns are materialised."""
@@ -363,36 +360,21 @@ class BatchCodec:
         if writer.subject != USAGE_BATCH:
             raise UnknownSchemaError(f"message holds {writer.subject}, not a usage batch")
         wanted = set(fields) if fields is not None else None
-        plan = self._plan(writer)
         try:
-            if any(kind is None for _, kind, _ in plan):
-                columns = self._decode_fastavro(writer, value)
-            else:
-                columns, pos = {}, HEADER_LEN
-                for name, kind, _ in plan:
-                    keep = wanted is None or name in wanted
-                    col, pos = decode_column(kind, value, pos, keep)  # type: ignore[arg-type]
-                    if col is not None:
-                        columns[name] = col
-                if pos != len(value):
-                    raise DecodeError(f"{len(value) - pos} trailing bytes after the batch")
+            columns, pos = {}, HEADER_LEN
+            for name, kind in self._plan(writer):
+                col, pos = decode_column(kind, value, pos, wanted is None or name in wanted)
+                if col is not None:
+                    columns[name] = col
+            if pos != len(value):
+                raise DecodeError(f"{len(value) - pos} trailing bytes after the batch")
         except (IndexError, UnicodeDecodeError, ValueError, EOFError) as exc:
             raise DecodeError(f"truncated or corrupt usage batch: {exc}") from exc
-        count = len(next(iter(columns.values()))) if columns else _count(value)
+        count = len(next(iter(columns.values()))) if columns else batch_count(value)
         if any(len(c) != count for c in columns.values()):
             raise DecodeError("usage batch columns differ in length")
         self._resolve(writer, columns, count, wanted)
         return Batch(count, columns, writer)
-
-    def _decode_fastavro(self, writer: SchemaVersion, value: bytes) -> dict[str, list[Any]]:
-        record = cast(dict[str, Any], schemaless_reader(io.BytesIO(value[HEADER_LEN:]), writer.parsed, None))
-        out: dict[str, list[Any]] = {}
-        for name, kind, items in self._plan(writer):
-            col = record[name]
-            if kind == DEC:
-                col = [int(v.scaleb(items.get("scale", 0))) for v in col]
-            out[name] = col
-        return out
 
     def _resolve(self, writer: SchemaVersion, columns: dict[str, list[Any]], count: int,
                  wanted: set[str] | None) -> None:
@@ -400,7 +382,7 @@ class BatchCodec:
         if writer.fingerprint == self.schema.fingerprint:
             return
         reader_fields = {f["name"]: f for f in self.schema.schema["fields"]}
-        event_defaults = {f["name"]: f for f in self.registry.latest("usage_event").schema["fields"]}
+        event_defaults = {f["name"]: f for f in self.registry.latest(USAGE_EVENT).schema["fields"]}
         for name in list(columns):
             if name not in reader_fields:
                 del columns[name]
@@ -411,20 +393,10 @@ class BatchCodec:
                 columns[name] = [event_defaults[name]["default"]] * count
 
 
-def _count(value: bytes) -> int:
+def batch_count(value: bytes) -> int:
+    """Number of events in a usage batch message, read from its first column's block header."""
     count, _ = read_long(value, HEADER_LEN)
     return abs(count)
-
-
-def _to_fastavro(plan: list[tuple[str, str | None, Any]], columns: dict[str, Sequence[Any]]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name, kind, items in plan:
-        col = list(columns[name])
-        if kind == DEC:
-            scale = items.get("scale", 0)
-            col = [Decimal(v).scaleb(-scale) for v in col]
-        record[name] = col
-    return record
 
 
 class RecordCodec:
@@ -435,7 +407,6 @@ class RecordCodec:
         self.subject = subject
         self.schema = self.registry.latest(subject)
         self.header = MAGIC + self.schema.fingerprint
-        self._fns: dict[bytes, Callable[[io.BytesIO], Any]] = {}
 
     def encode(self, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()

@@ -33,6 +33,8 @@ def to_unscaled(value: Any) -> int:
         scaled = d.scaleb(SCALE_DIGITS)
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number") from None
+    except ArithmeticError:  # Overflow of an absurd exponent such as 1e999999
+        raise ValueError(f"must be between 0 and 10^12 (exclusive), got {value!r}") from None
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{value!r} has more than {SCALE_DIGITS} decimal places")
     unscaled = int(scaled)

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .errors import SinkError
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sink", help="run the ClickHouse sink (usage, alerts, licenses, webhook deliveries)")
@@ -79,6 +81,9 @@ def _sql(args: argparse.Namespace) -> int:
     if bool(args.statement) == bool(args.query):
         raise SinkError("give either a SQL statement or --query NAME")
     sql = query_pack.text(args.query) if args.query else args.statement
+    bad = [p for p in args.param if "=" not in p]
+    if bad:
+        raise SinkError(f"--param needs NAME=VALUE, got {bad[0]!r}")
     params = dict(p.split("=", 1) for p in args.param)
     columns, rows = query_pack.run(_client(args.url), sql, params)
     sys.stdout.write(query_pack.render(columns, rows, args.format))
@@ -86,7 +91,10 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _time(value: str) -> datetime:
-    t = datetime.fromisoformat(value)
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise SinkError(f"not an ISO date/time: {value!r} (e.g. 2026-11-01 or 2026-11-01T00:00:00Z)") from None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
@@ -102,7 +110,10 @@ def _prices(args: argparse.Namespace) -> int:
         return 0
     if not (args.start and args.end):
         raise SinkError("prices reprice needs --from and --to")
-    n = reprice(_client(), _time(args.start), _time(args.end))
+    start, end = _time(args.start), _time(args.end)
+    if end <= start:
+        raise SinkError(f"--to ({args.end}) must be after --from ({args.start})")
+    n = reprice(_client(), start, end)
     print(f"repriced {n} events; rollups rebuilt")
     return 0
 

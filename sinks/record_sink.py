@@ -20,6 +20,7 @@ from meterstream.schemas import RecordCodec
 
 from .dead_letters import DeadLetters
 from .errors import SinkError
+from .retrying import run_until
 from .settings import SinkSettings
 
 log = logging.getLogger(__name__)
@@ -62,17 +63,8 @@ class RecordSink:
         self.written = 0
 
     def run(self, stop: threading.Event) -> None:
-        delay = 0.5
         try:
-            while not stop.is_set():
-                try:
-                    self.poll_once()
-                    delay = 0.5
-                except SinkError as exc:
-                    log.error("%s sink: %s; retrying in %.1f s", self.table, exc, delay)
-                    stop.wait(delay)
-                    delay = min(delay * 2, self.settings.sink_retry_max_s)
-            self.flush()
+            run_until(stop, self.poll_once, self.flush, self.settings.sink_retry_max_s, f"{self.table} sink")
         finally:
             if self.dead.producer is not None:
                 self.dead.producer.flush(30)

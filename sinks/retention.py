@@ -19,6 +19,8 @@ def apply_retention(client: Client, months: int) -> None:
                              "AND name = 'usage_events'")
     has_ttl = " TTL " in str(current)
     if months:
+        if f"INTERVAL {months} MONTH" in str(current):
+            return  # already so: MODIFY TTL would recompute TTL over every part again
         client.command("ALTER TABLE usage_events MODIFY SETTING ttl_only_drop_parts = 1")
         client.command(f"ALTER TABLE usage_events MODIFY TTL toStartOfMonth(event_time) + INTERVAL {months} MONTH")
         log.info("usage_events keeps %d months", months)

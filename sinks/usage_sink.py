@@ -22,12 +22,13 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from meterstream.errors import MeterstreamError
 from meterstream.schemas import decode_header, default_registry
-from meterstream.schemas.codec import HEADER_LEN, read_long
+from meterstream.schemas.codec import batch_count
 from meterstream.schemas.registry import USAGE_BATCH
 
 from .clickhouse import connect
 from .dead_letters import DeadLetters
 from .errors import SinkError
+from .retrying import run_until
 from .migrations import migrate
 from .retention import apply_retention
 from .settings import SinkSettings
@@ -89,17 +90,8 @@ class UsageSink:
     def run(self, stop: threading.Event | None = None) -> None:
         """Consume and write until ``stop``; a failed write is retried with backoff, never skipped."""
         stop = stop or threading.Event()
-        delay = 0.5
         try:
-            while not stop.is_set():
-                try:
-                    self.poll_once()
-                    delay = 0.5
-                except SinkError as exc:
-                    log.error("%s; retrying in %.1f s", exc, delay)
-                    stop.wait(delay)
-                    delay = min(delay * 2, self.settings.sink_retry_max_s)
-            self.flush()
+            run_until(stop, self.poll_once, self.flush, self.settings.sink_retry_max_s, "usage sink")
         finally:
             self.close()
 
@@ -111,9 +103,8 @@ class UsageSink:
                     if err.code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer error: %s", err)
                     continue
-                self._accept(msg)
-                if self.pending.rows >= self.settings.sink_flush_rows:
-                    self.flush()
+                self._accept(msg)  # every consumed message is accepted before any flush: a failed
+                # flush must not leave the rest of this batch unread behind the consumer's position
         if self._due():
             self.flush()
 
@@ -129,12 +120,12 @@ class UsageSink:
             writer = self.registry.by_fingerprint(fp)
             if writer.subject != USAGE_BATCH:
                 raise MeterstreamError(f"message holds {writer.subject}, not a usage batch")
-            count, _ = read_long(value, HEADER_LEN)
+            count = batch_count(value)
         except (MeterstreamError, IndexError) as exc:
             self.dead.add(msg, str(exc))
             self.pending.mark(msg)
             return
-        self.pending.add(fp, writer.schema, msg, abs(count))
+        self.pending.add(fp, writer.schema, msg, count)
 
     def flush(self) -> None:
         """Write everything pending, then the dead letters, then commit the offsets."""

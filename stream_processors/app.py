@@ -130,11 +130,13 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         async for event in stream.events():
             msg = event.message
             try:
-                batch = batch_codec.decode(msg.value, fields=FIELDS)
+                if not msg.key:
+                    raise MeterstreamError("usage message without a license id key")
+                batch = batch_codec.decode(msg.value or b"", fields=FIELDS)
             except MeterstreamError as exc:
                 await dead_letter(msg, exc)
                 continue
-            key = msg.key or b""
+            key = msg.key
             license_id = key.decode()
             lic = terms.get(license_id)
             if lic is None:

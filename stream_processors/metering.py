@@ -238,7 +238,8 @@ def _spikes(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str, int], int]
         per_license[(m, b)] = per_license.get((m, b), 0) + q
     found = [(spike.add(st["spike"], m, b, q, cfg), "") for (m, b), q in sorted(per_license.items(), key=_bk)]
     found += [(spike.add(st["spike"], f"{team}|{m}", b, q, cfg), team)
-              for (team, m, b), q in sorted(sums.items(), key=lambda kv: kv[0][2])]
+              for (team, m, b), q in sorted(sums.items(), key=lambda kv: kv[0][2])
+              if team]  # events without a team are judged once, in the license's own baseline
     for s, team in found:
         if s is None:
             continue

@@ -22,8 +22,9 @@ class ProcessorSettings(KafkaSettings, Topics):
         None, description="URL other workers use to reach this one's views (request routing); "
                           "default http://<web host>:<web port>.")
     processor_store: str = Field("memory://", description="Faust table store; tables are rebuilt from their changelog on start.")
-    processor_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "processor")
-    processor_log_level: str = Field("info")
+    processor_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "processor",
+                                     description="Faust's data directory.")
+    processor_log_level: str = Field("info", description="Worker log level: debug, info, warning or error.")
     processor_commit_interval_s: float = Field(1.0, gt=0, description="How often consumed offsets are committed.")
     processor_session_timeout_s: float = Field(
         30.0, ge=6, description="A worker that stops heartbeating (crashed) loses its partitions after this long.")

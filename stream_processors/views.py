@@ -19,7 +19,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from meterstream.schemas.units import to_unscaled
+from meterstream.schemas.units import METRICS, to_unscaled
 
 from .enforcement import decide, quota_state
 from .license.registry import TermsCache
@@ -50,8 +50,9 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
             q = request.query
             metric = q.get("metric")
-            if not metric:
-                return self.json({"license_id": license_id, "error": "metric is required"}, status=400)
+            if metric is None or metric not in METRICS:
+                return self.json({"license_id": license_id,
+                                  "error": f"metric must be one of {sorted(METRICS)}, got {metric!r}"}, status=400)
             try:
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:

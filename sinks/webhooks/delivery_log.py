@@ -22,6 +22,7 @@ from meterstream.errors import MeterstreamError
 from meterstream.schemas import RecordCodec
 
 from ..errors import SinkError
+from ..retrying import run_until
 from ..migrations import migrate
 from .settings import DeliveryLogSettings
 
@@ -53,9 +54,7 @@ class DeliveryLogSink:
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         try:
-            while not stop.is_set():
-                self.poll_once()
-            self.flush()
+            run_until(stop, self.poll_once, self.flush, 30.0, "webhook delivery log")
         finally:
             self.close()
 
@@ -79,7 +78,7 @@ class DeliveryLogSink:
         except MeterstreamError as exc:
             self._dead_letter(msg, str(exc))
             return
-        self.rows.append([_utc(rec[c]) for c in COLUMNS])
+        self.rows.append([rec[c] for c in COLUMNS])  # aware datetimes: inserted as UTC whatever TZ is
 
     def flush(self) -> None:
         """Insert everything buffered, then commit its offsets."""
@@ -92,7 +91,8 @@ class DeliveryLogSink:
                     "insert_deduplication_token": f"{self.settings.webhook_deliveries}:{token}"})
             except Exception as exc:
                 raise SinkError(f"ClickHouse insert of {len(self.rows)} webhook attempts failed: {exc}") from exc
-        self.dlq.flush(30)
+        if self.dlq.flush(30):
+            raise SinkError("dead letters not acknowledged by Kafka; offsets stay uncommitted")
         topic = self.settings.webhook_deliveries
         self.consumer.commit(offsets=[TopicPartition(topic, p, b + 1) for p, (_, b) in self.offsets.items()],
                              asynchronous=False)
@@ -110,10 +110,3 @@ class DeliveryLogSink:
     def close(self) -> None:
         self.dlq.flush(30)
         self.consumer.close()
-
-
-def _utc(value: Any) -> Any:
-    """fastavro gives aware datetimes; the client wants them naive in UTC for DateTime64('UTC')."""
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value

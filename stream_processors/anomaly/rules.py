@@ -70,22 +70,21 @@ def models(terms: LicenseTerms, b: BatchView) -> list[Finding]:
     return out
 
 
-def _not_in(kind: str, what: str, values: Sequence[str], allowed: frozenset[str]) -> list[Finding]:
+def _not_in(kind: str, what: str, values: Sequence[str], allowed: frozenset[str],
+            verdict: str = "not allowed", allowed_key: str = "allowed") -> list[Finding]:
+    """Values outside a non-empty allow-list; an empty value (not given) is never judged."""
     if not allowed:
         return []
     bad = set(values) - allowed - {""}
-    return [Finding(kind, v, f"{what} {v} not allowed", values.index(v),
-                    {what.replace(" ", "_"): v, "allowed": ",".join(sorted(allowed))}) for v in sorted(bad)]
+    return [Finding(kind, v, f"{what} {v} {verdict}", values.index(v),
+                    {what.replace(" ", "_"): v, allowed_key: ",".join(sorted(allowed))}) for v in sorted(bad)]
 
 
 def places(terms: LicenseTerms, b: BatchView) -> list[Finding]:
     """Hardware ids, regions and features outside the license's allow-lists."""
     out = _not_in(k.HARDWARE_NOT_ALLOWED, "hardware id", b.hardware, terms.hardware_ids)
     out += _not_in(k.REGION_NOT_ALLOWED, "region", b.regions, terms.regions)
-    if terms.features:
-        bad = set(b.features) - terms.features
-        out += [Finding(k.FEATURE_NOT_ENABLED, f, f"feature {f} not enabled", b.features.index(f),
-                        {"feature": f, "enabled": ",".join(sorted(terms.features))}) for f in sorted(bad)]
+    out += _not_in(k.FEATURE_NOT_ENABLED, "feature", b.features, terms.features, "not enabled", "enabled")
     return out
 
 

@@ -56,6 +56,10 @@ class TermsCache:
         cached = self._parsed.get(license_id)
         if cached is not None and cached[0] == value:
             return cached[1]
-        terms = self.parse(base64.b64decode(value))
+        try:
+            terms = self.parse(base64.b64decode(value))
+        except (MeterstreamError, KeyError, TypeError, ValueError) as exc:
+            log.error("stored terms of %s no longer parse (%s); treating the license as unknown", license_id, exc)
+            return None
         self._parsed[license_id] = (value, terms)
         return terms

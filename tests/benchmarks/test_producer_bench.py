@@ -107,7 +107,7 @@ def sustained(bootstrap: str, prefix: str, spool: Path) -> tuple[float, float, f
 
 def read_messages(bootstrap: str, topic: str, events: int) -> list[tuple[bytes, bytes]]:
     """The exact messages the meter produced, read back (to replay them through the raw client)."""
-    from meterstream.schemas.codec import HEADER_LEN, read_long
+    from meterstream.schemas.codec import batch_count
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time_ns()}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -118,7 +118,7 @@ def read_messages(bootstrap: str, topic: str, events: int) -> list[tuple[bytes, 
         for m in c.consume(10_000, 0.5):
             if m.error() is None:
                 out.append((m.key() or b"", m.value() or b""))
-                seen += abs(read_long(m.value(), HEADER_LEN)[0])
+                seen += batch_count(m.value() or b"")
     c.close()
     assert seen == events, f"read {seen} of {events} events back"
     return out

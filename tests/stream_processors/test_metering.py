@@ -173,3 +173,19 @@ def test_month_threshold_marks_outlive_the_day_they_fired() -> None:
     msgs = [columns(60, t0=T0 - 20 * DAY), columns(1, start_seq=60, t0=T0 + 5 * DAY)]
     _, alerts = run(msgs)
     assert [a["threshold"] for a in alerts] == [50]
+
+
+def test_an_event_without_a_feature_is_not_judged_against_the_enabled_features() -> None:
+    assert anomaly(feature="") == []
+
+
+def test_a_spike_of_events_without_a_team_alerts_once() -> None:
+    t = terms(quotas={})
+    rules = MeteringRules(spike=SpikeSettings(min_history=5))
+    quiet = [columns(5, start_seq=b * 5, t0=T0 + b * 60 * US, step_us=US, quantity=10 * US, team="")
+             for b in range(12)]
+    state, alerts = run(quiet, t=t, rules=rules)
+    assert alerts == []
+    spike_msg = columns(20, start_seq=60, t0=T0 + 12 * 60 * US, quantity=10 * US, team="")
+    _, alerts = run([spike_msg], t=t, rules=rules, state=state, first_offset=12)
+    assert [a["evidence"]["scope"] for a in alerts] == ["license"]
