@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from meterstream.config import KafkaSettings, Topics, default_data_dir
@@ -25,7 +25,7 @@ class ProducerSettings(KafkaSettings, Topics):
     # -- batching and delivery
     batch_max_events: int = Field(1000, ge=1, le=100_000,
                                   description="Send a license's batch when it holds this many events.")
-    max_message_bytes: int = Field(1_000_000, ge=10_000, le=64 << 20,
+    max_message_bytes: int = Field(1_000_000, ge=10_000, le=32 << 20,
                                    description="Largest Kafka message; a batch that encodes larger is split. "
                                                "Keep it under the broker's/topic's message.max.bytes.")
     linger_ms: int = Field(50, ge=1, le=60_000, description="...or when its oldest event is this old.")
@@ -68,3 +68,13 @@ class ProducerSettings(KafkaSettings, Topics):
     model: str = Field("", description="Model name (required on every event: here or in the call).")
     model_version: str = Field("", description="Model version.")
     feature: str = Field("", description="Product feature that made the call.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProducerSettings":
+        """Combinations that would fail only later, at the first outage or the first check()."""
+        if self.spool_max_bytes < 2 * self.max_message_bytes:
+            raise ValueError(f"spool_max_bytes ({self.spool_max_bytes}) must hold at least two messages of "
+                             f"max_message_bytes ({self.max_message_bytes})")
+        if self.quota_url is not None and not self.quota_url.startswith(("http://", "https://")):
+            raise ValueError(f"quota_url must be an http(s) URL, got {self.quota_url!r}")
+        return self

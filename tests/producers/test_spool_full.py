@@ -9,7 +9,7 @@ from tests.helpers import wait_for
 
 
 def test_full_spool_then_full_buffer_refuses_new_events(offline_meter) -> None:
-    meter = offline_meter(model="m", linger_ms=1, batch_max_events=100, spool_max_bytes=1 << 16,
+    meter = offline_meter(model="m", linger_ms=1, batch_max_events=100, spool_max_bytes=1 << 16, max_message_bytes=20_000,
                           spool_segment_bytes=1 << 14, buffer_max_events=1000)
     accepted = 0
     with pytest.raises(SpoolFullError, match="is full") as info:
@@ -27,7 +27,7 @@ def test_full_spool_then_full_buffer_refuses_new_events(offline_meter) -> None:
 
 
 def test_strict_mode_refuses_at_once_when_the_spool_is_full(offline_meter) -> None:
-    meter = offline_meter(model="m", fsync="always", spool_max_bytes=1 << 16, spool_segment_bytes=1 << 14)
+    meter = offline_meter(model="m", fsync="always", spool_max_bytes=1 << 16, max_message_bytes=20_000, spool_segment_bytes=1 << 14)
     with pytest.raises(SpoolFullError):
         for i in range(100_000):
             meter.record(f"lic-{i % 3}", "inferences", 1, input=b"payload")

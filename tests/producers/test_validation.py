@@ -118,3 +118,14 @@ def test_record_after_close_is_refused(offline_meter) -> None:
     meter.close(timeout=0.5)
     with pytest.raises(MeterClosedError):
         meter.record("lic-1", "inferences")
+
+
+def test_settings_that_could_only_fail_later_are_refused_up_front() -> None:
+    from pydantic import ValidationError
+
+    from meterstream.producers import ProducerSettings
+
+    with pytest.raises(ValidationError, match="spool_max_bytes"):
+        ProducerSettings(spool_max_bytes=1 << 16, max_message_bytes=1_000_000)
+    with pytest.raises(ValidationError, match="quota_url"):
+        ProducerSettings(quota_url="localhost:6066")
