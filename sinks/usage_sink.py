@@ -97,16 +97,25 @@ class UsageSink:
 
     def poll_once(self, timeout: float = 0.2) -> None:
         if not self._due():
-            for msg in self.consumer.consume(num_messages=2000, timeout=timeout):
-                err = msg.error()
-                if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        log.warning("consumer error: %s", err)
-                    continue
-                self._accept(msg)  # every consumed message is accepted before any flush: a failed
-                # flush must not leave the rest of this batch unread behind the consumer's position
+            msgs = [m for m in self.consumer.consume(num_messages=2000, timeout=timeout) if self._usable(m)]
+            for i, msg in enumerate(msgs):
+                self._accept(msg)
+                if self.pending.rows >= self.settings.sink_flush_rows:
+                    try:
+                        self.flush()
+                    except SinkError:
+                        for rest in msgs[i + 1:]:  # held with the failed flush, never left unread
+                            self._accept(rest)
+                        raise
         if self._due():
             self.flush()
+
+    @staticmethod
+    def _usable(msg: Message) -> bool:
+        err = msg.error()
+        if err is not None and err.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error: %s", err)
+        return err is None
 
     def _due(self) -> bool:
         p, s = self.pending, self.settings
