@@ -41,3 +41,11 @@ def to_unscaled(value: Any) -> int:
     if not 0 <= unscaled <= MAX_UNSCALED:
         raise ValueError(f"must be between 0 and 10^12 (exclusive), got {value!r}")
     return unscaled
+
+
+def format_decimal(unscaled: int, scale: int = SCALE_DIGITS) -> str:
+    """An unscaled integer as a plain decimal string without trailing zeros (``12.5``, ``1000``)."""
+    sign = "-" if unscaled < 0 else ""
+    whole, frac = divmod(abs(unscaled), 10**scale)
+    text = f"{frac:0{scale}d}".rstrip("0")
+    return f"{sign}{whole}.{text}" if text else f"{sign}{whole}"

@@ -16,8 +16,9 @@ offset and its alerts are sent again, with the same ids.
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
+
+from meterstream.clock import now_us
 
 # Alert kinds (the ``kind`` field of the Alert record).
 THRESHOLD = "threshold"
@@ -71,7 +72,7 @@ def make_alert(license_id: str, kind: str, message: str, *, metric: str = "", pe
         "message": message,
         "evidence": {k: str(v) for k, v in (evidence or {}).items()},
         "event_id": event_id,
-        "created_at": time.time_ns() // 1000,
+        "created_at": now_us(),
     }
 
 

@@ -29,7 +29,7 @@ from meterstream.schemas import BatchCodec, RecordCodec
 
 from .license.registry import TermsCache
 from .metering import FIELDS, MeteringRules, apply_message
-from .partitioning import crc32_partitioner
+from meterstream.kafka.partitioner import crc32_partitioner
 from .settings import ProcessorSettings
 from .stats import Stats
 from .views import register_views

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .license.terms import LicenseTerms
-from .quota import format_decimal
+from meterstream.schemas.units import format_decimal
 from .state import new_state, used_now
 
 ALLOW, SOFT_EXCEEDED, QUOTA_EXCEEDED, LICENSE_INVALID = "allow", "soft_exceeded", "quota_exceeded", "license_invalid"

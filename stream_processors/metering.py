@@ -21,7 +21,9 @@ from . import alerts as k
 from .alerts import Outbox, make_alert, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
 from .license.terms import LicenseTerms
-from .quota import DAY_US, Period, PeriodCache, format_decimal, period_end_us, prune_rolling, rearm, rolling_used
+from meterstream.schemas.units import format_decimal
+
+from .quota import DAY_US, Period, PeriodCache, period_end_us, prune_rolling, rearm, rolling_used
 from .state import new_state, period_used, prune_days
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",

@@ -120,11 +120,3 @@ def rearm(used: int, limit: int, fired: dict[str, Any]) -> None:
         del fired[t]
     if used < limit:
         fired.pop("hard", None)
-
-
-def format_decimal(unscaled: int, scale: int = 6) -> str:
-    """An unscaled integer as a plain decimal string without trailing zeros (``12.5``, ``1000``)."""
-    sign = "-" if unscaled < 0 else ""
-    whole, frac = divmod(abs(unscaled), 10**scale)
-    text = f"{frac:0{scale}d}".rstrip("0")
-    return f"{sign}{whole}.{text}" if text else f"{sign}{whole}"

@@ -13,12 +13,12 @@ forwarded to the owner (``app.table_route``; both tables are co-partitioned).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
+from meterstream.clock import now_us
 from meterstream.schemas.units import METRICS, to_unscaled
 
 from .enforcement import decide, quota_state
@@ -33,10 +33,6 @@ def parse_quantity(text: str | None) -> int:
         return to_unscaled(text)
     except ValueError as exc:
         raise ValueError(f"quantity: {exc}") from None
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCache, stats: Stats) -> None:
@@ -57,7 +53,7 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:
                 return self.json({"license_id": license_id, "error": str(exc)}, status=400)
-            return self.json(decide(t, states.get(license_id.encode()), metric, quantity, _now_us(),
+            return self.json(decide(t, states.get(license_id.encode()), metric, quantity, now_us(),
                                     feature=q.get("feature") or None, model=q.get("model") or None,
                                     model_version=q.get("model_version") or None))
 
@@ -67,7 +63,7 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
             t, st = terms.get(license_id), states.get(license_id.encode())
             if t is None and st is None:
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
-            return self.json(quota_state(t, st, license_id, _now_us()))
+            return self.json(quota_state(t, st, license_id, now_us()))
 
     class WorkerStats(View):
         async def get(self, request: Request) -> Response:

@@ -8,9 +8,10 @@ import secrets as _random
 from typing import Any
 from urllib.parse import urlparse
 
+from meterstream.clock import now_us
 from meterstream.topics import ensure_topics
 
-from .endpoints import Endpoint, EndpointRegistry, now_us
+from .endpoints import Endpoint, EndpointRegistry
 from .errors import WebhookError
 from .payload import test_body
 from .secret_box import SecretBox

@@ -7,9 +7,10 @@ import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from meterstream.clock import now_us
 from meterstream.schemas import RecordCodec
 
-from .endpoints import Endpoint, now_us
+from .endpoints import Endpoint
 from .errors import MasterKeyError
 from .retry_policy import Verdict, classify
 from .sender import AttemptResult, Sender

@@ -20,10 +20,11 @@ import time
 
 from confluent_kafka import Producer
 
+from meterstream.clock import now_us
 from meterstream.topics import ensure_topics
 
 from .attempts import AttemptRecorder
-from .endpoints import EndpointRegistry, now_us
+from .endpoints import EndpointRegistry
 from .intake import AlertIntake
 from .retry_policy import RetryPolicy
 from .secret_box import SecretBox

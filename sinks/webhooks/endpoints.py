@@ -11,6 +11,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from meterstream.clock import micros, now_us
 from meterstream.config import KafkaSettings
 from meterstream.schemas import RecordCodec
 from meterstream.errors import MeterstreamError
@@ -21,20 +22,6 @@ from .topics import high_watermark
 
 log = logging.getLogger(__name__)
 ENDPOINT = "webhook_endpoint"
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def now_us() -> int:
-    return int(time.time() * 1_000_000)
-
-
-def micros(value: Any) -> Any:
-    """fastavro reads timestamp-micros as datetimes; meterstream keeps them as integer microseconds."""
-    if isinstance(value, dt.datetime):
-        return (value - _EPOCH) // dt.timedelta(microseconds=1)
-    return value
 
 
 @dataclass

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
+from meterstream.clock import now_us
 from meterstream.errors import MeterstreamError
 from meterstream.schemas import RecordCodec
 
-from .endpoints import EndpointRegistry, now_us
+from .endpoints import EndpointRegistry
 from .payload import alert_body, delivery_id
 from .settings import WebhookSettings
 from .state import PENDING, DeliveryState

@@ -15,11 +15,11 @@ from typing import Any, Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
+from meterstream.clock import micros, now_us
 from meterstream.config import KafkaSettings
 from meterstream.errors import MeterstreamError
 from meterstream.schemas import RecordCodec
 
-from .endpoints import micros
 from .errors import WebhookError
 from .topics import high_watermark
 
@@ -48,7 +48,7 @@ class DeliveryState:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     def advanced(self, **changes: Any) -> "DeliveryState":
-        return replace(self, updated_at=int(time.time() * 1_000_000), **changes)
+        return replace(self, updated_at=now_us(), **changes)
 
 
 class StateStore:

@@ -15,11 +15,12 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from meterstream.clock import now_us
 from meterstream.config import KafkaSettings, Topics
 from meterstream.schemas import RecordCodec
 
 from ..errors import LicenseNotFoundError, ProcessorError
-from ..partitioning import partition_for
+from meterstream.kafka.partitioner import partition_for
 from .terms import LicenseTerms, hash_key
 
 
@@ -63,7 +64,7 @@ class LicenseAdmin:
         self._send(license_id, None)
 
     def publish(self, terms: LicenseTerms) -> LicenseTerms:
-        stamped = terms.with_changes(updated_at_us=time.time_ns() // 1000)
+        stamped = terms.with_changes(updated_at_us=now_us())
         self._send(stamped.license_id, self.codec.encode(stamped.to_record()))
         return stamped
 
@@ -71,7 +72,7 @@ class LicenseAdmin:
         """Publish many licenses' terms as they are (bulk import; no existence check); return the count."""
         errors: list[Any] = []
         producer = self._get_producer()
-        now = time.time_ns() // 1000
+        now = now_us()
         for terms in many:
             value = self.codec.encode(terms.with_changes(updated_at_us=now).to_record())
             while True:

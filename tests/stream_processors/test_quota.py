@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from meterstream.stream_processors.quota import (Period, PeriodCache, format_decimal, period_end_us, rearm,
+from meterstream.stream_processors.quota import (Period, PeriodCache, period_end_us, rearm,
                                                   rolling_used)
+from meterstream.schemas.units import format_decimal
 from tests.stream_processors.factory import T0, US
 
 

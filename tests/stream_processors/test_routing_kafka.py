@@ -9,7 +9,7 @@ import pytest
 
 from meterstream.process import get_json
 from meterstream.stream_processors.license.terms import quota
-from meterstream.stream_processors.partitioning import partition_for
+from meterstream.kafka.partitioner import partition_for
 from tests.helpers import wait_for
 from tests.stream_processors.factory import US, columns, terms
 
