@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
     p.add_argument("--controller-port", type=int, default=9093)
     p.set_defaults(handler=_kafka)
 
-    p = sub.add_parser("topics", help="create meterstream's topics if missing")
+    p = sub.add_parser("topics", help="create meterstream's topics (pipeline and webhooks) if missing")
     p.set_defaults(handler=_topics)
 
     p = sub.add_parser("demo", help="run the whole pipeline locally with generated traffic")
@@ -48,9 +48,10 @@ def _kafka(args: argparse.Namespace) -> int:
 
 def _topics(args: argparse.Namespace) -> int:
     from .config import KafkaSettings, Topics
-    from .topics import ensure_topics
+    from .kafka.topics import ensure_topics, pipeline_topics, webhook_topics
 
-    created = ensure_topics(KafkaSettings(), Topics())
+    topics = Topics()
+    created = ensure_topics(KafkaSettings(), pipeline_topics(topics) + webhook_topics(topics))
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
     return 0
 

@@ -28,7 +28,10 @@ def default_data_dir() -> Path:
 
 
 class Topics(BaseSettings):
-    """Topic names, all derived from one prefix so a test or a tenant can have its own set."""
+    """Topic names, all derived from one prefix so a test or a tenant can have its own set.
+
+    Partitioning and cleanup of each topic are declared in ``meterstream.kafka.topics``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
 
@@ -59,11 +62,21 @@ class Topics(BaseSettings):
     def alerts_dlq(self) -> str:
         return f"{self.topic_prefix}alerts.dlq"
 
-    def compacted(self) -> set[str]:
-        return {self.licenses, self.prices}
+    @property
+    def webhook_endpoints(self) -> str:
+        return f"{self.topic_prefix}webhook.endpoints"
 
-    def all(self) -> list[str]:
-        return [self.usage, self.licenses, self.alerts, self.prices, self.usage_dlq, self.alerts_dlq]
+    @property
+    def webhook_retries(self) -> str:
+        return f"{self.topic_prefix}webhook.retries"
+
+    @property
+    def webhook_deliveries(self) -> str:
+        return f"{self.topic_prefix}webhook.deliveries"
+
+    @property
+    def webhook_dlq(self) -> str:
+        return f"{self.topic_prefix}webhook.dlq"
 
 
 class KafkaSettings(BaseSettings):

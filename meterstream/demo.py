@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import DEFAULT_BOOTSTRAP, KafkaSettings, Topics, default_data_dir
 from .process import get_json, spawn, terminate, wait_http
-from .topics import ensure_topics
+from .kafka.topics import ensure_topics, pipeline_topics
 
 
 def _start_broker(keep_running: bool) -> Any:
@@ -47,7 +47,7 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
     stop = threading.Event()
     sink_thread = None
     try:
-        ensure_topics(KafkaSettings(), Topics())
+        ensure_topics(KafkaSettings(), pipeline_topics(Topics()))
         _publish_licenses(licenses)
         client = _clickhouse_with_prices(SinkSettings().clickhouse_url)
         psettings = ProcessorSettings()

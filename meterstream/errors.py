@@ -7,3 +7,7 @@ class MeterstreamError(Exception):
 
 class ConfigError(MeterstreamError):
     """Settings that cannot work together, found before anything starts."""
+
+
+class TopicError(MeterstreamError):
+    """A Kafka topic could not be created, found or read to its end."""

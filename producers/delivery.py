@@ -7,6 +7,8 @@ from typing import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from meterstream.kafka import clients
+
 from .settings import ProducerSettings
 
 log = logging.getLogger(__name__)
@@ -15,11 +17,8 @@ OnDelivery = Callable[[KafkaError | None, Message], None]
 
 
 def producer_config(s: ProducerSettings) -> dict[str, object]:
-    """librdkafka settings of the meter's producer."""
-    return {
-        **s.client_config(),
-        "enable.idempotence": True,
-        "acks": "all",
+    """librdkafka settings of the meter's producer (the idempotent role, tuned for batches)."""
+    return clients.producer_config(s, {
         "compression.type": s.compression,
         "linger.ms": 5,
         "batch.num.messages": 10_000,
@@ -29,16 +28,7 @@ def producer_config(s: ProducerSettings) -> dict[str, object]:
         # needs to cover only a short outage before messages time out.
         "queue.buffering.max.kbytes": 256 * 1024,
         "queue.buffering.max.messages": 1_000_000,
-        "error_cb": _log_error,
-        "logger": logging.getLogger("meterstream.producers.librdkafka"),
-    }
-
-
-def _log_error(err: KafkaError) -> None:
-    if err.fatal():
-        log.error("fatal Kafka producer error: %s", err)
-    else:
-        log.info("Kafka producer: %s", err)  # librdkafka retries; failed deliveries are what count
+    })
 
 
 class Delivery:

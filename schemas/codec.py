@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, cast
+from typing import Any, Iterable, Sequence, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 

@@ -1,7 +1,9 @@
-"""Dead letters: a message the sink cannot use goes to a topic and a table, with the reason.
+"""Dead letters: a message a sink cannot use goes to a topic and to the ``dead_letters`` table, with the reason.
 
-Both are written before the offsets of the flush are committed, so a dead
-letter is never lost; the sink itself never stops on bad input.
+Both are written before the offsets of the batch are committed, so a dead
+letter is never lost; the sink itself never stops on bad input. The topic
+record keeps the original key and value, with the headers of
+``meterstream.kafka.dead_letters`` (``reason``, ``source``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message, Producer
 
+from meterstream.kafka import dead_letters
+
 from .errors import SinkError
 
 log = logging.getLogger(__name__)
@@ -20,7 +24,7 @@ COLUMNS = ["topic", "partition", "offset", "key", "value_b64", "reason"]
 
 
 class DeadLetters:
-    """Collects dead letters of one flush; ``flush()`` writes them to the topic and the table."""
+    """Collects the dead letters of one batch; ``flush()`` makes them durable in the topic and the table."""
 
     def __init__(self, client: Client, producer: Producer | None, topic: str | None) -> None:
         self.client = client
@@ -37,12 +41,12 @@ class DeadLetters:
                           key.decode("utf-8", "replace") if key is not None else None,
                           base64.b64encode(value).decode(), reason])
         if self.producer is not None and self.topic:
-            self.producer.produce(self.topic, value, key, headers={
-                "error": reason.encode(), "source": f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()})
+            self.producer.produce(self.topic, value, key,
+                                  headers=dead_letters.headers(reason, msg.topic(), msg.partition(), msg.offset()))
             self.producer.poll(0)
 
     def flush(self) -> None:
-        """Write the collected dead letters; raise SinkError so the flush is retried if that fails."""
+        """Write the collected dead letters; raise SinkError so the batch is retried if that fails."""
         if self.producer is not None and self.producer.flush(30) > 0:
             raise SinkError("dead-letter topic did not acknowledge within 30 s")
         if not self.rows:
@@ -57,3 +61,7 @@ class DeadLetters:
     def discard(self) -> None:
         """Forget unwritten rows (their messages will be read and judged again)."""
         self.rows = []
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(30)

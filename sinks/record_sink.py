@@ -1,30 +1,27 @@
 """Low-volume record topics -> ClickHouse: alerts and license snapshots.
 
 One fastavro-decoded record per message, mapped to a row, inserted in
-batches; offsets are committed only after the insert. Duplicates (redelivery)
-collapse in the tables' ReplacingMergeTree keys (alert id; license + version).
+batches by the batching consumer (offsets committed only after the insert).
+Duplicates (redelivery) collapse in the tables' ReplacingMergeTree keys
+(alert id; license + version).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message
 
 from meterstream.errors import MeterstreamError
 from meterstream.schemas import RecordCodec
 
-from .dead_letters import DeadLetters
+from .batching import SKIP, BatchingConsumer, FlushPolicy, Invalid, Item, Row, Skip, batching_consumer
 from .errors import SinkError
-from .retrying import run_until
 from .settings import SinkSettings
 
-log = logging.getLogger(__name__)
 RowFn = Callable[[dict[str, Any]], list[Any]]
+RECORD_FLUSH_ROWS = 10_000
 
 ALERT_COLUMNS = ["alert_id", "kind", "severity", "license_id", "tenant", "team", "metric", "period", "threshold",
                  "message", "evidence", "event_id", "created_at"]
@@ -45,78 +42,64 @@ def license_row(r: dict[str, Any]) -> list[Any]:
             r["hardware_ids"], r["max_hardware"], r["regions"], r["features"]]
 
 
-class RecordSink:
-    """Consumes one topic of single records into one table."""
+class RecordTarget:
+    """One topic of single records into one table."""
 
-    def __init__(self, settings: SinkSettings, client: Client, *, topic: str, subject: str, table: str,
-                 columns: list[str], row: RowFn, dlq_topic: str | None, group_suffix: str) -> None:
-        self.settings, self.client, self.table, self.columns, self.row = settings, client, table, columns, row
+    def __init__(self, client: Client, *, subject: str, table: str, columns: list[str], row: RowFn,
+                 what: str | None = None) -> None:
+        self.client, self.table, self.columns, self.row = client, table, columns, row
+        self.name = table
+        self.what = what or subject  # how a dead letter's reason names the record
         self.codec = RecordCodec(subject)
-        self.consumer = Consumer({**settings.client_config(), "group.id": f"{settings.sink_group}.{group_suffix}",
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        self.consumer.subscribe([topic])
-        producer = Producer({**settings.client_config(), "enable.idempotence": True}) if dlq_topic else None
-        self.dead = DeadLetters(client, producer, dlq_topic)
-        self.rows: list[list[Any]] = []
-        self.offsets: dict[tuple[str, int], int] = {}
-        self.since = 0.0
-        self.written = 0
 
-    def run(self, stop: threading.Event) -> None:
+    def accept(self, msg: Message) -> Row[list[Any]] | Invalid | Skip:
+        value = msg.value()
+        if value is None:
+            return SKIP  # a tombstone on a compacted topic: nothing to record
         try:
-            run_until(stop, self.poll_once, self.flush, self.settings.sink_retry_max_s, f"{self.table} sink")
-        finally:
-            if self.dead.producer is not None:
-                self.dead.producer.flush(30)
-            self.consumer.close()
-
-    def poll_once(self, timeout: float = 0.2) -> None:
-        if not self._due():
-            for msg in self.consumer.consume(num_messages=1000, timeout=timeout):
-                if msg.error() is None:
-                    self._accept(msg)
-        if self._due():
-            self.flush()
-
-    def _due(self) -> bool:
-        return bool(self.offsets) and (len(self.rows) >= 10_000
-                                       or time.monotonic() - self.since >= self.settings.sink_flush_ms / 1000)
-
-    def _accept(self, msg: Message) -> None:
-        if not self.offsets:
-            self.since = time.monotonic()
-        key = (str(msg.topic()), int(msg.partition() or 0))
-        self.offsets[key] = max(self.offsets.get(key, -1), int(msg.offset() or 0))
-        if msg.value() is None:
-            return  # a tombstone on a compacted topic: nothing to record
-        try:
-            self.rows.append(self.row(self.codec.decode(msg.value())))
+            return Row(self.row(self.codec.decode(value)))
         except (MeterstreamError, KeyError, TypeError) as exc:
-            self.dead.add(msg, str(exc))
+            return Invalid(f"undecodable {self.what} record: {exc}")
 
-    def flush(self) -> None:
-        if not self.offsets:
-            return
-        if self.rows:
-            try:
-                self.client.insert(self.table, self.rows, column_names=self.columns)
-            except Exception as exc:
-                raise SinkError(f"insert of {len(self.rows)} rows into {self.table} failed: {exc}") from exc
-        self.dead.flush()
-        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in self.offsets.items()],
-                             asynchronous=False)
-        self.written += len(self.rows)
-        self.rows, self.offsets = [], {}
+    def write(self, items: Sequence[Item[list[Any]]]) -> list[tuple[Message, str]]:
+        try:  # the token makes ClickHouse drop a retried insert of the same offsets (where the table keeps
+            # a deduplication window); re-reads with other batch boundaries collapse in the table's key
+            self.client.insert(self.table, [i.value for i in items], column_names=self.columns,
+                               settings={"insert_deduplication_token": _token(self.table, items)})
+        except Exception as exc:
+            raise SinkError(f"insert of {len(items)} rows into {self.table} failed: {exc}") from exc
+        return []
 
 
-def alerts_sink(settings: SinkSettings, client: Client) -> RecordSink:
-    return RecordSink(settings, client, topic=settings.alerts, subject="alert", table="alerts",
-                      columns=ALERT_COLUMNS, row=alert_row, dlq_topic=settings.alerts_dlq, group_suffix="alerts")
+def _token(table: str, items: Sequence[Item[Any]]) -> str:
+    """The topic-partition offset ranges of a batch: the same batch always gets the same token."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for item in items:
+        key, offset = (str(item.msg.topic()), int(item.msg.partition() or 0)), int(item.msg.offset() or 0)
+        first, last = ranges.get(key, (offset, offset))
+        ranges[key] = (min(first, offset), max(last, offset))
+    return table + ":" + ";".join(f"{t}/{p}/{a}-{b}" for (t, p), (a, b) in sorted(ranges.items()))
 
 
-def licenses_sink(settings: SinkSettings, client: Client) -> RecordSink:
-    return RecordSink(settings, client, topic=settings.licenses, subject="license", table="license_snapshots",
-                      columns=LICENSE_COLUMNS, row=license_row, dlq_topic=None, group_suffix="licenses")
+def record_sink(settings: SinkSettings, client: Client, *, topic: str, group_suffix: str, dlq_topic: str | None,
+                target: RecordTarget) -> BatchingConsumer[list[Any]]:
+    """A consumer of ``topic`` into the target's table, in consumer group ``<sink_group>.<group_suffix>``."""
+    return batching_consumer(settings, client, group=f"{settings.sink_group}.{group_suffix}", topics=[topic],
+                             target=target, dlq_topic=dlq_topic,
+                             policy=FlushPolicy(min(settings.sink_flush_rows, RECORD_FLUSH_ROWS), settings.sink_flush_ms,
+                                                settings.sink_retry_max_s))
 
 
-__all__ = ["RecordSink", "alerts_sink", "licenses_sink"]
+def alerts_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
+    return record_sink(settings, client, topic=settings.alerts, group_suffix="alerts", dlq_topic=settings.alerts_dlq,
+                       target=RecordTarget(client, subject="alert", table="alerts", columns=ALERT_COLUMNS,
+                                           row=alert_row))
+
+
+def licenses_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
+    return record_sink(settings, client, topic=settings.licenses, group_suffix="licenses", dlq_topic=None,
+                       target=RecordTarget(client, subject="license", table="license_snapshots",
+                                           columns=LICENSE_COLUMNS, row=license_row))
+
+
+__all__ = ["RecordTarget", "alerts_sink", "licenses_sink", "record_sink"]

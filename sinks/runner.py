@@ -8,9 +8,7 @@ each writes what it holds and commits before exiting.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import threading
 from typing import Any, Callable, Protocol
 
@@ -23,7 +21,8 @@ from .migrations import migrate
 from .record_sink import alerts_sink, licenses_sink
 from .retention import apply_retention
 from .settings import SinkSettings
-from .usage_sink import UsageSink
+from .usage_sink import usage_sink
+from .webhooks.delivery_log import delivery_log_sink
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +31,11 @@ class Runnable(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
-def _webhooks(settings: SinkSettings, client: Client) -> Runnable | None:
-    """The webhook delivery log consumer, configured like the other consumers of this sink."""
-    try:
-        module = importlib.import_module("meterstream.sinks.webhooks.delivery_log")
-        from meterstream.sinks.webhooks.settings import DeliveryLogSettings
-    except ModuleNotFoundError:
-        log.info("webhook delivery log not installed; not consuming deliveries")
-        return None
-    shared = set(DeliveryLogSettings.model_fields) & set(type(settings).model_fields)
-    overrides: dict[str, Any] = {name: getattr(settings, name) for name in shared}
-    if "METERSTREAM_WEBHOOK_LOG_GROUP" not in os.environ:
-        overrides["webhook_log_group"] = f"{settings.sink_group}.webhooks"
-    sink: Runnable = module.DeliveryLogSink(DeliveryLogSettings(**overrides), client)
-    return sink
-
-
-FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable | None]] = {
-    "usage": UsageSink,
+FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable]] = {
+    "usage": usage_sink,
     "alerts": alerts_sink,
     "licenses": licenses_sink,
-    "webhooks": _webhooks,
+    "webhooks": delivery_log_sink,
 }
 
 
@@ -69,8 +52,6 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     try:
         for name in names:
             sink = FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url))
-            if sink is None:
-                continue
             t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
             t.start()
             threads.append(t)

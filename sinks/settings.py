@@ -25,18 +25,17 @@ class SinkSettings(ClickHouseSettings):
     """One sink process; run several with the same group to share partitions."""
 
     sink_group: str = Field("meterstream-sink", description="Kafka consumer group of the sink.")
-    sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered...")
+    sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered "
+                                                            "(record topics: at most 10,000)...")
     sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
     sink_consumers: str = Field(
         "usage,alerts,licenses,webhooks",
         description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, webhooks "
-                    "(webhooks only when the webhook delivery log is installed).")
+                    "(the webhook delivery log). Each has its own consumer group, <sink_group>.<name> "
+                    "(usage: <sink_group>).")
     sink_retention_months: int = Field(
         0, ge=0, description="Months of raw usage_events kept (TTL applied at sink start); 0 keeps everything.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed write.")
-    sink_crash_after_insert: int = Field(
-        0, ge=0, description="FAULT INJECTION, tests only: SIGKILL this process right after the n-th usage "
-                             "write, before its offsets are committed. 0 (default) disables it.")
 
     def consumer_names(self) -> list[str]:
         return [c.strip() for c in self.sink_consumers.split(",") if c.strip()]

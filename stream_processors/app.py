@@ -25,11 +25,13 @@ import faust
 from faust.types import TP
 
 from meterstream.errors import MeterstreamError
+from meterstream.kafka import dead_letters
+from meterstream.kafka.partitioner import crc32_partitioner
+from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, pipeline_topics
 from meterstream.schemas import BatchCodec, RecordCodec
 
 from .license.registry import TermsCache
 from .metering import FIELDS, MeteringRules, apply_message
-from meterstream.kafka.partitioner import crc32_partitioner
 from .settings import ProcessorSettings
 from .stats import Stats
 from .views import register_views
@@ -122,8 +124,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     async def dead_letter(msg: Any, exc: Exception) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
         stats.dead_lettered += 1
-        await dlq.send(key=msg.key, value=msg.value, headers={
-            "error": str(exc).encode(), "source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode()})
+        await dlq.send(key=msg.key, value=msg.value,
+                       headers=dead_letters.headers(str(exc), msg.topic, msg.partition, msg.offset))
 
     @app.agent(usage)
     async def meter_usage(stream: faust.StreamT) -> AsyncIterator[Any]:
@@ -172,33 +174,14 @@ def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | No
 TABLES = ("license_terms", "license_state")
 
 
-def ensure_changelogs(settings: ProcessorSettings) -> list[str]:
-    """Create the tables' changelog topics before Faust starts.
-
-    Workers starting together otherwise race to create them, and the loser can
-    keep a metadata view of 0 partitions (Faust then refuses every table write
-    with PartitionsMismatch).
-    """
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient(settings.client_config())
-    names = [f"{settings.processor_app_id}-{t}-changelog" for t in TABLES]
-    existing = set(admin.list_topics(timeout=30).topics)
-    new = [NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
-                    config={"cleanup.policy": "compact"}) for n in names if n not in existing]
-    created = []
-    for name, fut in (admin.create_topics(new, operation_timeout=30).items() if new else []):
-        try:
-            fut.result(30)
-            created.append(name)
-        except Exception as exc:  # noqa: BLE001 - "already exists" from a concurrent worker is fine
-            log.info("changelog %s not created here: %s", name, exc)
-    return created
+def topics_of(settings: ProcessorSettings) -> list[TopicSpec]:
+    """The pipeline's topics and this app's table changelogs, created before Faust starts."""
+    return pipeline_topics(settings) + changelog_topics(settings.processor_app_id, TABLES, settings.partitions)
 
 
 def run_worker(settings: ProcessorSettings) -> None:
     """Run one worker in this process until SIGTERM/SIGINT."""
-    ensure_changelogs(settings)
+    ensure_topics(settings, topics_of(settings))
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.processor_log_level, quiet=True)
     worker.execute_from_commandline()

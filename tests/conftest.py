@@ -149,8 +149,8 @@ def kafka_env(kafka_bootstrap: str, prefix: str, clickhouse_url: str) -> dict[st
 def topics(kafka_env: dict[str, str]):  # type: ignore[no-untyped-def]
     """This test's topics, created."""
     from meterstream.config import KafkaSettings, Topics
-    from meterstream.topics import ensure_topics
+    from meterstream.kafka.topics import ensure_topics, pipeline_topics
 
     t = Topics(topic_prefix=kafka_env["METERSTREAM_TOPIC_PREFIX"])
-    ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]), t)
+    ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]), pipeline_topics(t))
     return t

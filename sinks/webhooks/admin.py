@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from meterstream.clock import now_us
-from meterstream.topics import ensure_topics
+from meterstream.kafka.topics import ensure_topics, pipeline_topics, webhook_topics
 
 from .endpoints import Endpoint, EndpointRegistry
 from .errors import WebhookError
@@ -17,7 +17,6 @@ from .payload import test_body
 from .secret_box import SecretBox
 from .sender import Sender
 from .settings import WebhookSettings
-from .topics import ensure_webhook_topics
 from .verify import generate_secret
 
 
@@ -26,8 +25,7 @@ class EndpointAdmin:
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
-        ensure_topics(settings, settings)
-        ensure_webhook_topics(settings, settings, settings.webhook_state_retention_s)
+        ensure_topics(settings, pipeline_topics(settings) + webhook_topics(settings, settings.webhook_state_retention_s))
         self.registry = EndpointRegistry(settings, settings)
 
     def _box(self) -> SecretBox:

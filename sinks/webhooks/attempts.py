@@ -8,13 +8,14 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from meterstream.clock import now_us
+from meterstream.kafka import dead_letters
 from meterstream.schemas import RecordCodec
 
 from .endpoints import Endpoint
 from .errors import MasterKeyError
 from .retry_policy import Verdict, classify
 from .sender import AttemptResult, Sender
-from .state import PENDING, DeliveryState
+from .state import DeliveryState
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -107,9 +108,9 @@ class AttemptRecorder:
     async def _terminal(self, partition: int, st: DeliveryState, status: str, reason: str) -> None:
         """Give up: the payload goes to the dead-letter topic first, then the state says so."""
         log.warning("delivery %s of alert %s to %s: %s", st.delivery_id, st.alert_id, st.endpoint_id, reason)
-        self.d.producer.produce(self.d.settings.webhook_dlq, st.payload, st.delivery_id.encode(), headers={
-            "reason": reason.encode(), "delivery_id": st.delivery_id.encode(),
-            "endpoint_id": st.endpoint_id.encode(), "alert_id": st.alert_id.encode()})
+        self.d.producer.produce(self.d.settings.webhook_dlq, st.payload, st.delivery_id.encode(),
+                                headers=dead_letters.headers(reason, delivery_id=st.delivery_id,
+                                                             endpoint_id=st.endpoint_id, alert_id=st.alert_id))
         await asyncio.to_thread(self.d.producer.flush, 30)
         done = st.advanced(status=status)
         self.d.store.write(done, partition)

@@ -18,10 +18,9 @@ import logging
 import threading
 import time
 
-from confluent_kafka import Producer
-
 from meterstream.clock import now_us
-from meterstream.topics import ensure_topics
+from meterstream.kafka import clients
+from meterstream.kafka.topics import ensure_topics, pipeline_topics, webhook_topics
 
 from .attempts import AttemptRecorder
 from .endpoints import EndpointRegistry
@@ -31,7 +30,6 @@ from .secret_box import SecretBox
 from .sender import Sender
 from .settings import WebhookSettings
 from .state import DeliveryState, StateStore
-from .topics import ensure_webhook_topics
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +40,8 @@ class Dispatcher:
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
         self.box = SecretBox(settings.webhook_master_key)
-        ensure_topics(settings, settings)
-        ensure_webhook_topics(settings, settings, settings.webhook_state_retention_s)
-        self.producer = Producer({**settings.client_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5})
+        ensure_topics(settings, pipeline_topics(settings) + webhook_topics(settings, settings.webhook_state_retention_s))
+        self.producer = clients.producer(settings, {"linger.ms": 5})
         self.endpoints = EndpointRegistry(settings, settings)
         self.store = StateStore(settings, settings.webhook_retries, self.producer)
         self.intake = AlertIntake(settings, self.endpoints, self.producer)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets as _random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Message
 
 from meterstream.clock import micros, now_us
-from meterstream.config import KafkaSettings
+from meterstream.config import KafkaSettings, Topics
 from meterstream.schemas import RecordCodec
-from meterstream.errors import MeterstreamError
+from meterstream.errors import MeterstreamError, TopicError
+from meterstream.kafka import clients
+from meterstream.kafka.compacted import CompactedReader
 
 from .errors import EndpointNotFound, WebhookError
-from .settings import WebhookTopics
-from .topics import high_watermark
 
 log = logging.getLogger(__name__)
 ENDPOINT = "webhook_endpoint"
@@ -70,43 +68,34 @@ class Endpoint:
 class EndpointRegistry:
     """In-memory view of the endpoints topic; ``refresh()`` applies new records, ``put()`` writes one."""
 
-    def __init__(self, kafka: KafkaSettings, topics: WebhookTopics) -> None:
+    def __init__(self, kafka: KafkaSettings, topics: Topics) -> None:
         self.topic = topics.webhook_endpoints
         self.codec = RecordCodec(ENDPOINT)
         self.endpoints: dict[str, Endpoint] = {}
-        self._producer = Producer({**kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-        self._consumer = Consumer({**kafka.client_config(), "group.id": "unused-endpoint-reader",
-                                   "enable.auto.commit": False, "enable.partition.eof": False})
-        parts = self._consumer.list_topics(self.topic, timeout=30).topics[self.topic].partitions
-        self._partitions = sorted(parts)
-        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in self._partitions])
+        self._producer = clients.producer(kafka)
+        self._reader = CompactedReader(kafka, self.topic)
         self.load()
 
-    def load(self, timeout: float = 30.0) -> None:
+    def load(self) -> None:
         """Read up to the current end of the topic (the registry is complete after this)."""
-        ends = {p: high_watermark(self._consumer, TopicPartition(self.topic, p), timeout) for p in self._partitions}
-        deadline = time.monotonic() + timeout
-        while any(self._position(p) < end for p, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise WebhookError(f"could not read {self.topic} to its end within {timeout}s")
-            self.refresh(0.2)
-
-    def _position(self, partition: int) -> int:
-        pos = self._consumer.position([TopicPartition(self.topic, partition)])[0].offset
-        return pos if pos >= 0 else 0
+        try:
+            self._apply(list(self._reader.catch_up()))
+        except TopicError as exc:
+            raise WebhookError(str(exc)) from exc
 
     def refresh(self, timeout: float = 0.0) -> int:
         """Apply records that arrived since the last call; return how many."""
-        msgs = self._consumer.consume(num_messages=1000, timeout=timeout)
+        return self._apply(self._reader.poll(timeout))
+
+    def _apply(self, msgs: list[Message]) -> int:
         for msg in msgs:
-            if msg.error() is not None:
-                continue
             key = (msg.key() or b"").decode()
-            if msg.value() is None:
+            value = msg.value()
+            if value is None:
                 self.endpoints.pop(key, None)
                 continue
             try:
-                self.endpoints[key] = Endpoint.from_record(self.codec.decode(msg.value()))
+                self.endpoints[key] = Endpoint.from_record(self.codec.decode(value))
             except (MeterstreamError, KeyError, TypeError) as exc:
                 log.error("ignoring undecodable endpoint record %s: %s", key, exc)
         return len(msgs)
@@ -136,4 +125,4 @@ class EndpointRegistry:
 
     def close(self) -> None:
         self._producer.flush(30)
-        self._consumer.close()
+        self._reader.close()

@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from meterstream.clock import now_us
 from meterstream.errors import MeterstreamError
+from meterstream.kafka import clients, dead_letters
 from meterstream.schemas import RecordCodec
 
 from .endpoints import EndpointRegistry
@@ -44,10 +45,8 @@ class AlertIntake:
         self.producer = producer
         self.codec = RecordCodec("alert")
         self.assignment = Assignment()
-        self.consumer = Consumer({
-            **settings.client_config(), "group.id": settings.webhook_group, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "enable.partition.eof": False,
-            "session.timeout.ms": settings.webhook_session_timeout_ms})
+        self.consumer = clients.consumer(settings, settings.webhook_group,
+                                         {"session.timeout.ms": settings.webhook_session_timeout_ms})
         self.consumer.subscribe([settings.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
         self.dead_letters = 0
@@ -87,8 +86,8 @@ class AlertIntake:
     def dead_letter(self, msg: Message, reason: str) -> None:
         self.dead_letters += 1
         log.warning("dead-lettering %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-        self.producer.produce(self.settings.webhook_dlq, msg.value(), msg.key(), headers={
-            "reason": reason.encode(), "source": f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()})
+        self.producer.produce(self.settings.webhook_dlq, msg.value(), msg.key(),
+                              headers=dead_letters.headers(reason, msg.topic(), msg.partition(), msg.offset()))
         self.producer.poll(0)
 
     def commit(self, msgs: list[Message]) -> None:

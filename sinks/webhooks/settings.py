@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from meterstream.config import KafkaSettings, Topics
-
-from ..settings import ClickHouseSettings
+from meterstream.kafka.topics import DEFAULT_STATE_RETENTION_S
 
 DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]  # 24 h 35 min 5 s in all
 
 
-class WebhookTopics(Topics):
-    """The dispatcher's own topics, derived from the shared prefix."""
-
-    model_config = SettingsConfigDict(env_prefix="METERSTREAM_", extra="ignore")
-
-    @property
-    def webhook_endpoints(self) -> str:
-        return f"{self.topic_prefix}webhook.endpoints"
-
-    @property
-    def webhook_retries(self) -> str:
-        return f"{self.topic_prefix}webhook.retries"
-
-    @property
-    def webhook_deliveries(self) -> str:
-        return f"{self.topic_prefix}webhook.deliveries"
-
-    @property
-    def webhook_dlq(self) -> str:
-        return f"{self.topic_prefix}webhook.dlq"
-
-
-class WebhookSettings(KafkaSettings, WebhookTopics):
+class WebhookSettings(KafkaSettings, Topics):
     """One webhook dispatcher; run several with the same group to share the alert partitions."""
 
     webhook_group: str = Field("meterstream-webhooks", description="Kafka consumer group of the dispatchers.")
@@ -57,7 +33,7 @@ class WebhookSettings(KafkaSettings, WebhookTopics):
     webhook_max_queued: int = Field(
         10_000, ge=1, description="Due deliveries waiting for a slot before the dispatcher stops reading alerts.")
     webhook_state_retention_s: float = Field(
-        7 * 86400.0, description="Retention of the retry-state topic; also how long a duplicate alert is recognised.")
+        DEFAULT_STATE_RETENTION_S, description="Retention of the retry-state topic; also how long a duplicate alert is recognised.")
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -73,11 +49,3 @@ class WebhookSettings(KafkaSettings, WebhookTopics):
             raise ValueError("webhook_state_retention_s must be at least twice the retry horizon "
                              f"({horizon:.0f}s), or pending retries could be deleted")
         return self
-
-
-class DeliveryLogSettings(ClickHouseSettings, WebhookTopics):
-    """The delivery log sink: ``webhook.deliveries`` topic -> ClickHouse ``webhook_deliveries``."""
-
-    webhook_log_group: str = Field("meterstream-webhook-log", description="Consumer group of the log sink.")
-    webhook_log_flush_rows: int = Field(10_000, ge=1, description="Insert when this many attempts are buffered...")
-    webhook_log_flush_ms: int = Field(1000, ge=10, description="...or when the oldest is this old.")

@@ -9,19 +9,18 @@ them, so a duplicated alert is recognised and not delivered twice.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
 from meterstream.clock import micros, now_us
 from meterstream.config import KafkaSettings
-from meterstream.errors import MeterstreamError
+from meterstream.errors import MeterstreamError, TopicError
+from meterstream.kafka.compacted import read_to_end
 from meterstream.schemas import RecordCodec
 
 from .errors import WebhookError
-from .topics import high_watermark
 
 RETRY = "webhook_retry"
 PENDING = "pending"
@@ -71,27 +70,11 @@ class StateStore:
         out: dict[int, dict[str, DeliveryState]] = {p: {} for p in partitions}
         if not partitions:
             return out
-        consumer = Consumer({**self.kafka.client_config(), "group.id": "unused-state-reader",
-                             "enable.auto.commit": False, "enable.partition.eof": True})
         try:
-            tps = [TopicPartition(self.topic, p) for p in partitions]
-            ends = {p: high_watermark(consumer, tp) for p, tp in zip(partitions, tps)}
-            todo = {p for p, end in ends.items() if end > 0}
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in todo])
-            deadline = time.monotonic() + timeout
-            while todo:
-                if time.monotonic() > deadline:
-                    raise WebhookError(f"could not reload {self.topic} partitions {sorted(todo)} in {timeout}s")
-                for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                    p, err = msg.partition() or 0, msg.error()
-                    if err is None:
-                        self._apply(out[p], msg.key(), msg.value())
-                        if (msg.offset() or 0) + 1 >= ends[p]:
-                            todo.discard(p)
-                    elif err.code() == KafkaError._PARTITION_EOF:
-                        todo.discard(p)
-        finally:
-            consumer.close()
+            for msg in read_to_end(self.kafka, self.topic, partitions, timeout):
+                self._apply(out[msg.partition() or 0], msg.key(), msg.value())
+        except TopicError as exc:
+            raise WebhookError(f"could not reload delivery states: {exc}") from exc
         return out
 
     def _apply(self, states: dict[str, DeliveryState], key: bytes | None, value: bytes | None) -> None:

@@ -9,18 +9,19 @@ always starts from the latest published terms.
 from __future__ import annotations
 
 import secrets
-import time
-import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from meterstream.clock import now_us
 from meterstream.config import KafkaSettings, Topics
+from meterstream.errors import TopicError
+from meterstream.kafka import clients
+from meterstream.kafka.compacted import latest, partition_count
+from meterstream.kafka.partitioner import partition_for
 from meterstream.schemas import RecordCodec
 
 from ..errors import LicenseNotFoundError, ProcessorError
-from meterstream.kafka.partitioner import partition_for
 from .terms import LicenseTerms, hash_key
 
 
@@ -97,7 +98,7 @@ class LicenseAdmin:
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer({**self.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+            self._producer = clients.producer(self.kafka)
         return self._producer
 
     # -- reads --------------------------------------------------------------
@@ -111,51 +112,12 @@ class LicenseAdmin:
     def find(self, license_id: str) -> LicenseTerms | None:
         """The latest terms of ``license_id`` on the topic, or None (never published or deleted)."""
         key = license_id.encode()
-        consumer = Consumer({**self.kafka.client_config(), "group.id": f"license-admin-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False, "enable.partition.eof": False})
         try:
-            tp = TopicPartition(self.topics.licenses, partition_for(key, self._partitions(consumer)))
-            high = self._high_watermark(consumer, tp)
-            latest: bytes | None = None
-            if high > 0:
-                latest = self._scan(consumer, tp, key, high)
-            return None if latest is None else LicenseTerms.from_record(self.codec.decode(latest))
-        except KafkaException as exc:
+            partition = partition_for(key, partition_count(self.kafka, self.topics.licenses, self.timeout))
+            value = latest(self.kafka, self.topics.licenses, key, partition, self.timeout)
+        except TopicError as exc:
             raise ProcessorError(f"cannot read {self.topics.licenses}: {exc}") from exc
-        finally:
-            consumer.close()
-
-    def _high_watermark(self, consumer: Consumer, tp: TopicPartition) -> int:
-        """High watermark, retrying while a fresh topic's leader is being elected."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                return int(consumer.get_watermark_offsets(tp, timeout=self.timeout)[1])
-            except KafkaException as exc:
-                if not exc.args[0].retriable() and exc.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION \
-                        or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def _partitions(self, consumer: Consumer) -> int:
-        meta = consumer.list_topics(self.topics.licenses, timeout=self.timeout).topics.get(self.topics.licenses)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise ProcessorError(f"topic {self.topics.licenses} does not exist (run `meterstream topics`)")
-        return len(meta.partitions)
-
-    def _scan(self, consumer: Consumer, tp: TopicPartition, key: bytes, high: int) -> bytes | None:
-        consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)])
-        latest: bytes | None = None
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.5):
-                if msg.error():
-                    continue
-                if msg.key() == key:
-                    latest = msg.value()
-                if (msg.offset() or 0) >= high - 1:
-                    return latest
-        raise ProcessorError(f"timed out reading {tp.topic}[{tp.partition}]")
+        return None if value is None else LicenseTerms.from_record(self.codec.decode(value))
 
     def close(self) -> None:
         if self._producer is not None:

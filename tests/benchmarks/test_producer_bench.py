@@ -24,7 +24,7 @@ from meterstream.producers import Meter
 from meterstream.producers.batch import BatchBuilder
 from meterstream.producers.delivery import producer_config
 from meterstream.producers.settings import ProducerSettings
-from meterstream.topics import ensure_topics
+from meterstream.kafka.topics import ensure_topics, pipeline_topics
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
 
@@ -162,7 +162,7 @@ def test_producer_benchmark(kafka_bootstrap: str, tmp_path: Path) -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", 3))
     prefixes = [f"bench{time.time_ns()}-{i}." for i in range(2 + 2 * rounds)]
     for p in prefixes:
-        ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), Topics(topic_prefix=p))
+        ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), pipeline_topics(Topics(topic_prefix=p)))
     load = os.getloadavg()[0]
     costs = caller_cost(kafka_bootstrap, prefixes[0], tmp_path / "s0")
     rates, raw_rates, shares, cpus, raw_cpus = [], [], [], [], []

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from meterstream.schemas import BatchCodec
 from meterstream.sinks.settings import SinkSettings
-from meterstream.sinks.usage_sink import UsageSink
+from meterstream.sinks.usage_sink import usage_sink
 from meterstream.sinks.usage_writer import MOVE_SQL, UsageWriter
 from tests.sinks.conftest import Msg, batch
 
@@ -66,7 +66,7 @@ def test_writer_throughput(clickhouse) -> None:
 
 
 def test_sink_process_throughput(clickhouse, topics, kafka_env) -> None:
-    """Kafka -> UsageSink -> ClickHouse, messages produced beforehand; time from start to last commit."""
+    """Kafka -> usage sink -> ClickHouse, messages produced beforehand; time from start to last commit."""
     codec, tag = BatchCodec(), uuid.uuid4().hex[:6]
     n_msgs = 2000
     bootstrap = kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]
@@ -77,7 +77,7 @@ def test_sink_process_throughput(clickhouse, topics, kafka_env) -> None:
     assert p.flush(60) == 0
     settings = SinkSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=topics.topic_prefix,
                             sink_group=kafka_env["METERSTREAM_SINK_GROUP"], sink_consumers="usage")
-    sink = UsageSink(settings, client=clickhouse)
+    sink = usage_sink(settings, client=clickhouse)
     stop = threading.Event()
     t0 = time.perf_counter()
     th = threading.Thread(target=sink.run, args=(stop,), daemon=True)

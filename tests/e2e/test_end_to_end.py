@@ -12,7 +12,7 @@ from meterstream.process import get_json, spawn, terminate, wait_http
 from meterstream.producers import Meter
 from meterstream.producers.traffic import generate
 from meterstream.sinks.settings import SinkSettings
-from meterstream.sinks.usage_sink import UsageSink
+from meterstream.sinks.usage_sink import usage_sink
 from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def test_ten_thousand_events_land_exactly_once(kafka_env, topics, clickhouse, tm
     sink_thread = None
     try:
         wait_http(f"http://127.0.0.1:{port}/totals/", 120, processor)
-        sink = UsageSink(SinkSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"],
+        sink = usage_sink(SinkSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"],
                                       topic_prefix=topics.topic_prefix,
                                       sink_group=kafka_env["METERSTREAM_SINK_GROUP"],
                                       clickhouse_url=kafka_env["METERSTREAM_CLICKHOUSE_URL"],

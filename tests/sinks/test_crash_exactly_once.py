@@ -10,6 +10,7 @@ The child owns its own embedded ClickHouse; the test reads it through
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -27,6 +28,7 @@ from tests.sinks.conftest import batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LICENSES, PER_MESSAGE, MESSAGES_PER_LICENSE = 20, 100, 10
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _produce(bootstrap: str, topic: str, messages: list[tuple[str, dict]]) -> None:
@@ -45,6 +47,14 @@ def _all_committed(bootstrap: str, group: str, topic: str, partitions: int) -> b
         c.close()
 
 
+def _spawn_crashing_sink(after_writes: int, log_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The real sink command in a child that SIGKILLs itself after its n-th write, before the commit."""
+    with open(log_file, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "tests.sinks.crashing_sink", str(after_writes)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **env},
+                                start_new_session=True)
+
+
 def _sql(url: str, statement: str) -> list[dict]:
     out = subprocess.run([sys.executable, "-m", "meterstream.cli", "sql", statement, "--format", "json", "--url", url],
                          capture_output=True, text=True, timeout=120, check=True).stdout
@@ -61,7 +71,7 @@ def test_sigkill_between_write_and_commit_loses_and_duplicates_nothing(kafka_env
                 for i in range(LICENSES) for m in range(MESSAGES_PER_LICENSE)]
     _produce(bootstrap, topics.usage, messages)
 
-    crashed = spawn(["sink"], tmp_path / "sink1.log", {**env, "METERSTREAM_SINK_CRASH_AFTER_INSERT": "2"})
+    crashed = _spawn_crashing_sink(2, tmp_path / "sink1.log", env)
     assert crashed.wait(180) == -9, (tmp_path / "sink1.log").read_text()[-3000:]
     assert not _all_committed(bootstrap, kafka_env["METERSTREAM_SINK_GROUP"], topics.usage, topics.partitions)
     assert "wrote flush 2:" in (tmp_path / "sink1.log").read_text()  # killed after writing, before committing

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, Producer
 
 from meterstream.schemas import BatchCodec, RecordCodec
 from meterstream.sinks.settings import SinkSettings
-from meterstream.sinks.usage_sink import UsageSink
+from meterstream.sinks.usage_sink import usage_sink
 from tests.helpers import wait_for
 from tests.sinks.conftest import batch
 
@@ -51,18 +51,18 @@ def test_garbage_goes_to_dead_letters_and_good_events_land(clickhouse, topics, k
     settings = SinkSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"],
                             topic_prefix=topics.topic_prefix, sink_group=kafka_env["METERSTREAM_SINK_GROUP"],
                             sink_flush_ms=200)
-    sink = UsageSink(settings, client=clickhouse)
+    sink = usage_sink(settings, client=clickhouse)
     stop = threading.Event()
     t = threading.Thread(target=sink.run, args=(stop,), daemon=True)
     t.start()
     try:
-        wait_for(lambda: sink.dead_letters >= len(bad), 120, what="dead letters")
+        wait_for(lambda: sink.dead_lettered >= len(bad), 120, what="dead letters")
         wait_for(lambda: clickhouse.query("SELECT count() FROM usage_events WHERE license_id = {l:String}",
                                           parameters={"l": lic}).result_rows[0][0] >= 500, 60, what="good events")
     finally:
         stop.set()
         t.join(30)
-    assert sink.dead_letters == len(bad)
+    assert sink.dead_lettered == len(bad)
     row = clickhouse.query("SELECT count(), uniqExact(event_id) FROM usage_events WHERE license_id = {l:String}",
                            parameters={"l": lic}).result_rows[0]
     assert row == (500, 500)
@@ -77,4 +77,4 @@ def test_garbage_goes_to_dead_letters_and_good_events_land(clickhouse, topics, k
     wait_for(lambda: seen.extend(m for m in c.consume(100, 1) if m.error() is None) or len(seen) >= len(bad),
              60, what="dead-letter topic")
     c.close()
-    assert all(dict(m.headers())["error"] for m in seen)
+    assert all(dict(m.headers())["reason"] and dict(m.headers())["source"] for m in seen)

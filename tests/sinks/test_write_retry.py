@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from meterstream.schemas import BatchCodec
 from meterstream.sinks.settings import SinkSettings
-from meterstream.sinks.usage_sink import UsageSink
+from meterstream.sinks.usage_sink import usage_sink
 from tests.helpers import wait_for
 from tests.sinks.conftest import batch
 
@@ -44,7 +44,7 @@ def test_failed_write_is_retried_and_not_committed_meanwhile(clickhouse, topics,
     client = FailingMoves(clickhouse, 3)
     settings = SinkSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=topics.topic_prefix,
                             sink_group=kafka_env["METERSTREAM_SINK_GROUP"], sink_flush_ms=100, sink_retry_max_s=0.5)
-    sink = UsageSink(settings, client=client)  # type: ignore[arg-type]
+    sink = usage_sink(settings, client=client)  # type: ignore[arg-type]
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": settings.sink_group})
     parts = [TopicPartition(topics.usage, i) for i in range(topics.partitions)]
     committed: list[int] = []

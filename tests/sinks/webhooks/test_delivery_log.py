@@ -1,4 +1,4 @@
-"""DeliveryLogSink: attempts from the topic to ClickHouse, duplicates absorbed, bad records dead-lettered."""
+"""The delivery log consumer: attempts from the topic to ClickHouse, duplicates absorbed, bad records dead-lettered."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from confluent_kafka import Producer
 
 from meterstream.config import KafkaSettings
 from meterstream.schemas import RecordCodec
-from meterstream.sinks.webhooks.delivery_log import DeliveryLogSink
-from meterstream.sinks.webhooks.settings import DeliveryLogSettings
-from meterstream.sinks.webhooks.topics import ensure_webhook_topics
+from meterstream.sinks.batching import BatchingConsumer
+from meterstream.sinks.settings import SinkSettings
+from meterstream.sinks.webhooks.delivery_log import delivery_log_sink
+from meterstream.kafka.topics import ensure_topics, webhook_topics
 from tests.helpers import wait_for
 
 from .helpers import read_topic
@@ -28,8 +29,8 @@ def attempt(delivery: str, n: int, status: int | None, outcome: str) -> dict[str
             "attempted_at": at, "outcome": outcome, "next_attempt_at": at + 5_000_000 if outcome == "retry" else None}
 
 
-def run_sink(s: DeliveryLogSettings, client: Any, until: Any) -> DeliveryLogSink:
-    sink = DeliveryLogSink(s, client)
+def run_sink(s: SinkSettings, client: Any, until: Any) -> BatchingConsumer[Any]:
+    sink = delivery_log_sink(s, client)
     stop = threading.Event()
     t = threading.Thread(target=sink.run, args=(stop,), daemon=True)
     t.start()
@@ -42,9 +43,9 @@ def run_sink(s: DeliveryLogSettings, client: Any, until: Any) -> DeliveryLogSink
 
 
 def test_attempts_land_once_each(kafka_bootstrap: str, prefix: str, clickhouse: Any, clickhouse_url: str) -> None:
-    s = DeliveryLogSettings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                            clickhouse_url=clickhouse_url, webhook_log_group=f"{prefix}log", webhook_log_flush_ms=200)
-    ensure_webhook_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), s)
+    s = SinkSettings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                     clickhouse_url=clickhouse_url, sink_group=f"{prefix}log", sink_flush_ms=200)
+    ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), webhook_topics(s))
     codec = RecordCodec("webhook_delivery")
     records = [attempt("msg_a", 1, None, "retry"), attempt("msg_a", 2, 500, "retry"), attempt("msg_a", 3, 200, "delivered"),
                attempt("msg_b", 1, 410, "gone")]
@@ -55,7 +56,7 @@ def test_attempts_land_once_each(kafka_bootstrap: str, prefix: str, clickhouse: 
     assert p.flush(30) == 0
 
     sink = run_sink(s, clickhouse, lambda k: k.rows_written >= 6)
-    assert sink.dead_letters == 1
+    assert sink.dead_lettered == 1
     rows = clickhouse.query(
         "SELECT delivery_id, attempt, status_code, latency_us, error, outcome, toUnixTimestamp64Micro(attempted_at) "
         "FROM webhook_deliveries FINAL WHERE endpoint_id = 'ep_1' AND delivery_id IN ('msg_a', 'msg_b') "
@@ -64,7 +65,7 @@ def test_attempts_land_once_each(kafka_bootstrap: str, prefix: str, clickhouse: 
                      r["attempted_at"]) for r in records]
 
     # a second sink that starts from scratch (offsets lost) re-reads everything: still one row per attempt
-    s2 = s.model_copy(update={"webhook_log_group": f"{prefix}log2"})
+    s2 = s.model_copy(update={"sink_group": f"{prefix}log2"})
     run_sink(s2, clickhouse, lambda k: k.rows_written >= 6)
     count = clickhouse.query("SELECT count() FROM webhook_deliveries FINAL WHERE delivery_id IN ('msg_a', 'msg_b')")
     assert count.result_rows[0][0] == 4

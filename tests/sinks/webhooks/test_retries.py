@@ -8,7 +8,7 @@ import pytest
 
 from meterstream.sinks.webhooks.admin import EndpointAdmin
 from meterstream.sinks.webhooks.endpoints import EndpointRegistry
-from meterstream.sinks.webhooks.settings import DeliveryLogSettings
+from meterstream.sinks.settings import SinkSettings
 from tests.helpers import wait_for
 
 from .conftest import Receiver
@@ -51,9 +51,8 @@ def test_500_three_times_then_delivered_on_schedule_and_exhausted_to_dlq(
     assert dict(dlq[0].headers())["endpoint_id"] == down.endpoint_id.encode()
 
     # every attempt, on record in ClickHouse through the delivery log sink
-    log_settings = DeliveryLogSettings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
-                                       clickhouse_url=clickhouse_url, webhook_log_group=f"{prefix}log",
-                                       webhook_log_flush_ms=200)
+    log_settings = SinkSettings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix,
+                                clickhouse_url=clickhouse_url, sink_group=f"{prefix}log", sink_flush_ms=200)
     run_sink(log_settings, clickhouse, lambda sink: sink.rows_written >= 8)
     rows = clickhouse.query(
         "SELECT endpoint_id, groupArray(status_code), groupArray(outcome) FROM "
