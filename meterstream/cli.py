@@ -1,33 +1,50 @@
 """The ``meterstream`` command: run the pieces of the pipeline and operate them.
 
 Each subcommand imports what it needs when it runs, so the producer-only
-install still has a working ``meterstream`` for ``check-config`` and ``generate``.
+install still has a working ``meterstream`` for ``check-config`` and ``generate``;
+a subcommand that needs the pipeline extra is still listed there, and when run
+says what to install instead of failing with a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import MeterstreamError
 
 Handler = Callable[[argparse.Namespace], int]
 
+PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
+PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam"}
 
-# Each package adds its own subcommands through a ``register(subparsers)`` function;
-# a module whose dependencies are not installed (producer-only install) is left out.
-COMMAND_MODULES = [
-    "meterstream.commands",
-    "meterstream.producers.cli",
-    "meterstream.stream_processors.cli",
-    "meterstream.sinks.cli",
-    "meterstream.sinks.webhooks.cli",
-]
-PIPELINE_DEPS = {"faust", "clickhouse_connect", "aiohttp", "mode", "cryptography"}
+# Each package adds its own subcommands through a ``register(subparsers)`` function.
+# Their names are written here too only so that, should a module fail to import on the
+# producer-only install, its subcommands are still recognised and say which extra they
+# need (tests/packaging/test_cli_extras.py keeps the names in step with register()).
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
+    "meterstream.producers.cli": ("generate", "spool"),
+    "meterstream.stream_processors.cli": ("processor", "license"),
+    "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
+    "meterstream.sinks.webhooks.cli": ("webhook",),
+}
+
+
+def is_missing_pipeline_dep(exc: ModuleNotFoundError) -> bool:
+    """True if ``exc`` is about a dependency that only the pipeline extra installs."""
+    return (exc.name or "").split(".")[0] in PIPELINE_DEPS
+
+
+def pipeline_installed() -> bool:
+    """True if the pipeline extra's packages are importable (checked without importing them)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("faust", "clickhouse_connect", "aiohttp", "cryptography"))
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -39,24 +56,55 @@ def optional_module(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
-        if name == missing or name.startswith(missing + ".") or missing.split(".")[0] in PIPELINE_DEPS:
+        if name == missing or name.startswith(missing + ".") or is_missing_pipeline_dep(exc):
             return None
         raise
 
 
+def _needs_pipeline(args: argparse.Namespace) -> int:
+    """What a subcommand does when the pipeline extra it needs is not installed."""
+    missing = getattr(args, "missing_module", None) or "a pipeline dependency"
+    print(f"meterstream {args.command}: needs the pipeline extra ({missing} is not installed); "
+          f"install it with: {PIPELINE_EXTRA}", file=sys.stderr)
+    return 2
+
+
+def _stand_in(sub: Any, name: str) -> None:
+    """Recognise ``name`` although its module could not be imported, so it can say what to install."""
+    text = f"needs the pipeline extra: {PIPELINE_EXTRA}"
+    p = sub.add_parser(name, help=f"({text})", description=f"meterstream {name} {text}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # keeps the command on one line
+    p.set_defaults(handler=_needs_pipeline, accepts_any_args=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meterstream", description=__doc__.splitlines()[0])
+    epilog = None if pipeline_installed() else (
+        "The pipeline extra is not installed: commands that run processors, sinks,\n"
+        f"webhooks or the demo say so when run. Install it with:\n  {PIPELINE_EXTRA}")
+    parser = argparse.ArgumentParser(prog="meterstream", description=__doc__.splitlines()[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    for name, commands in COMMAND_MODULES.items():
         module = optional_module(name)
         if module is not None:
             module.register(sub)
+        else:
+            for command in commands:
+                _stand_in(sub, command)
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that a stand-in subcommand takes any arguments it is given."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_any_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler: Handler = args.handler
@@ -65,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except MeterstreamError as exc:
         print(f"meterstream: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # a subcommand that needs the pipeline extra, on the base install
+        if not is_missing_pipeline_dep(exc):
+            raise
+        args.missing_module = exc.name
+        return _needs_pipeline(args)
     except KeyboardInterrupt:
         return 130
 

@@ -8,6 +8,7 @@ deployment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -23,8 +24,23 @@ def project_root() -> Path | None:
 
 
 def default_data_dir() -> Path:
+    """Where meterstream keeps its data (spool, processor state, embedded ClickHouse, logs).
+
+    In order: ``$METERSTREAM_DATA_DIR`` if set (an explicit choice wins everywhere);
+    ``.data/`` of the source checkout this runs from (``make run``, the tests); else,
+    for an installed package, the per-user data directory of the XDG base directory
+    spec, ``$XDG_DATA_HOME/meterstream`` (an absolute ``XDG_DATA_HOME`` only, as the
+    spec says), else ``~/.local/share/meterstream``. Never site-packages.
+    """
+    explicit = os.environ.get("METERSTREAM_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
     root = project_root()
-    return root / ".data" if root else Path.home() / ".local" / "share" / "meterstream"
+    if root is not None:
+        return root / ".data"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "meterstream"
 
 
 class Topics(BaseSettings):

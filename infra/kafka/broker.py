@@ -1,7 +1,8 @@
 """A real single-node Apache Kafka 4.x broker (KRaft, combined mode) run locally.
 
-The broker jars come from Maven Central through ``pom.xml`` next to this file
-(``mvn dependency:copy-dependencies``), are cached once, and the broker is run
+The broker jars come from Maven Central through ``pom.xml`` shipped in this
+package (``mvn dependency:copy-dependencies``), are cached once (``.cache/kafka``
+in a checkout, the per-user data directory when installed), and the broker is run
 as a detached ``java`` process that outlives the Python process that started
 it. A pid file in the data directory lets another process stop it.
 """
@@ -21,11 +22,11 @@ import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from importlib import resources
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-POM = _HERE / "pom.xml"
-LOG4J_CONFIG = _HERE / "log4j2.yaml"
+from meterstream.config import default_data_dir, project_root
+
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 JVM_OPTS = ("-Xms256m", "-Xmx1g", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
@@ -37,19 +38,37 @@ class KafkaStartError(RuntimeError):
     """The broker could not be fetched, formatted or started (message has the log tail)."""
 
 
+def _resource(name: str) -> Path:
+    """A file shipped in this package, as a path Maven and the JVM can open.
+
+    Found through the package's resources, so it is the installed copy in a wheel
+    install and the checkout's in an editable one (never a checkout-relative guess).
+    """
+    path = resources.files(__package__ or __name__).joinpath(name)
+    if not isinstance(path, Path):  # e.g. a zip: as_file() would only lend a path for a while
+        raise KafkaStartError(f"{name} of {__package__} is not a file on disk ({path})")
+    return path
+
+
+def pom_file() -> Path:
+    """The Maven project that pins the broker's version and lists its jars."""
+    return _resource("pom.xml")
+
+
+def log4j_config() -> Path:
+    """The broker's logging configuration."""
+    return _resource("log4j2.yaml")
+
+
 def kafka_version() -> str:
     """The Kafka version pinned in ``pom.xml`` (the single source of truth)."""
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
+    pom = pom_file()
+    node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", ns)
     version = (node.text or "").strip() if node is not None else ""
     if not version:
-        raise KafkaStartError(f"no <kafka.version> in {POM}")
+        raise KafkaStartError(f"no <kafka.version> in {pom}")
     return version
-
-
-def _repo_root() -> Path | None:
-    root = _HERE.parent.parent  # infra/kafka -> infra -> checkout
-    return root if (root / "pyproject.toml").is_file() else None
 
 
 def _read_from(path: Path, offset: int = 0) -> list[str]:
@@ -89,22 +108,24 @@ def _pid_alive(pid: int) -> bool:
     return not cmdline or MAIN_CLASS.encode() in cmdline
 
 
+def _default_home() -> Path:
+    """Where the fetched jars are cached: ``.cache/kafka`` of a checkout, else under the data directory."""
+    root = project_root()
+    return root / ".cache" / "kafka" if root else default_data_dir() / "cache" / "kafka"
+
+
 class LocalKafka:
     """Fetch, format, start and stop one local KRaft broker+controller (node.id=1)."""
 
     def __init__(self, *, home: Path | None = None, data_dir: Path | None = None,
                  host: str = "127.0.0.1", port: int = 9092, controller_port: int = 9093,
                  partitions: int = 4, log_file: Path | None = None) -> None:
-        root = _repo_root()
         if home is None:
             env = os.environ.get("METERSTREAM_KAFKA_HOME")
-            home = Path(env) if env else (root / ".cache" / "kafka" if root
-                                          else Path.home() / ".cache" / "meterstream" / "kafka")
+            home = Path(env) if env else _default_home()
         if data_dir is None:
             env = os.environ.get("METERSTREAM_KAFKA_DATA_DIR")
-            data_dir = Path(env) if env else (
-                root / ".data" / f"kafka-{port}" if root
-                else Path.home() / ".local" / "share" / "meterstream" / f"kafka-{port}")
+            data_dir = Path(env) if env else default_data_dir() / f"kafka-{port}"
         self.home = Path(home).expanduser().resolve()
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.host, self.port, self.controller_port = host, port, controller_port
@@ -135,7 +156,8 @@ class LocalKafka:
         """Download the broker jars with Maven once (reused while pom.xml is unchanged)."""
         lib = self.lib_dir
         marker = lib.parent / ".fetched"
-        digest = hashlib.sha256(POM.read_bytes()).hexdigest()
+        pom = pom_file()
+        digest = hashlib.sha256(pom.read_bytes()).hexdigest()
         if marker.is_file() and marker.read_text().strip() == digest and lib.is_dir():
             return lib
         lib.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +170,7 @@ class LocalKafka:
                 raise KafkaStartError("Maven ('mvn') is needed to fetch the Kafka broker jars")
             tmp = lib.parent / "lib.partial"
             shutil.rmtree(tmp, ignore_errors=True)
-            cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
                    f"-DoutputDirectory={tmp}"]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
@@ -164,7 +186,7 @@ class LocalKafka:
         java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if not java:
             raise KafkaStartError("no 'java' on PATH (Kafka 4.x needs Java 17+)")
-        return [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        return [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j_config()}",
                 f"-Dmeterstream.kafka.log.file={self.log_file}",
                 f"-Dkafka.logs.dir={self.log_file.parent}",
                 "-cp", str(self.lib_dir / "*"), main, *args]
