@@ -1,41 +1,80 @@
-"""One attempt of one delivery and everything it decides: next state, log record, DLQ, 410 handling."""
+"""One attempt of one delivery and everything it decides: next state, log record, DLQ, 410 handling.
+
+The attempt runner gets only what it uses, each through a small interface:
+the endpoint lookup, the signing secrets, the sender, the retry policy, the
+concurrency limits, the journal that writes outcomes, the schedule that is
+told what comes next, and a ``stopping`` predicate. It never sees the
+dispatcher, Kafka or the topics.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Protocol
 
 from meterstream.clock import now_us
-from meterstream.kafka import dead_letters
-from meterstream.schemas import RecordCodec
 
 from .endpoints import Endpoint
 from .errors import MasterKeyError
-from .retry_policy import Verdict, classify
-from .sender import AttemptResult, Sender
+from .limits import ConcurrencyLimits
+from .retry_policy import RetryPolicy, Verdict, classify
+from .sender import AttemptResult
 from .state import DeliveryState
 
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
-
 log = logging.getLogger(__name__)
-DELIVERY = "webhook_delivery"
+RETRY_LATER_US = 60_000_000  # an attempt that could not be made (no secret, unexpected error) waits a minute
+
+
+class Schedule(Protocol):
+    """Told what an attempt decided: another attempt later, or done."""
+
+    def reschedule(self, partition: int, st: DeliveryState) -> None: ...
+
+    def finished(self, partition: int, st: DeliveryState) -> None: ...
+
+
+class OutcomeJournal(Protocol):
+    """Writes a delivery's new state, its delivery-log records and its dead letter."""
+
+    def write_state(self, st: DeliveryState, partition: int) -> None: ...
+
+    def log_attempt(self, st: DeliveryState, url: str, attempt: int, result: AttemptResult,
+                    outcome: str, next_at: int | None) -> None: ...
+
+    def dead_letter(self, st: DeliveryState, reason: str) -> None:
+        """Blocking until the dead letter is acknowledged."""
+
+
+class EndpointLookup(Protocol):
+    def find(self, endpoint_id: str) -> Endpoint | None: ...
+
+    def put(self, endpoint: Endpoint) -> None: ...
+
+
+class Secrets(Protocol):
+    def signing_secrets(self, ciphertexts: list[str]) -> list[str]: ...
+
+
+class Poster(Protocol):
+    async def post(self, url: str, msg_id: str, body: bytes, secrets: list[str]) -> AttemptResult: ...
 
 
 class AttemptRecorder:
-    """Runs attempts under per-endpoint and global concurrency limits and records their outcome."""
+    """Runs attempts under the concurrency limits and records their outcome."""
 
-    def __init__(self, dispatcher: "Dispatcher", sender: Sender) -> None:
-        self.d = dispatcher
-        self.sender = sender
-        s = dispatcher.settings
-        self._global = asyncio.Semaphore(s.webhook_max_in_flight)
-        self._per_endpoint: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(s.webhook_endpoint_concurrency))
-        self._log_codec = RecordCodec(DELIVERY)
-        self._plain: dict[str, str] = {}
+    def __init__(self, *, sender: Poster, endpoints: EndpointLookup, secrets: Secrets, policy: RetryPolicy,
+                 limits: ConcurrencyLimits, journal: OutcomeJournal, schedule: Schedule,
+                 stopping: Callable[[], bool]) -> None:
+        self._sender = sender
+        self._endpoints = endpoints
+        self._secrets = secrets
+        self._policy = policy
+        self._limits = limits
+        self._journal = journal
+        self._schedule = schedule
+        self._stopping = stopping
         self.delivered = 0
 
     async def attempt(self, partition: int, st: DeliveryState) -> None:
@@ -44,61 +83,57 @@ class AttemptRecorder:
             await self._attempt(partition, st)
         except Exception:
             log.exception("delivery %s: unexpected error; retrying in 60s", st.delivery_id)
-            self.d.reschedule(partition, st.advanced(next_at=now_us() + 60_000_000))
+            self._schedule.reschedule(partition, st.advanced(next_at=now_us() + RETRY_LATER_US))
 
     async def _attempt(self, partition: int, st: DeliveryState) -> None:
-        """The endpoint slot is taken first, so a slow endpoint's queue holds no global slot
-        and never delays other endpoints."""
-        ep = self.d.endpoints.endpoints.get(st.endpoint_id)
+        ep = self._endpoints.find(st.endpoint_id)
         if ep is None or not ep.enabled:
             reason = "endpoint removed" if ep is None else f"endpoint disabled: {ep.disabled_reason or 'by operator'}"
             await self._terminal(partition, st, "failed", reason)
             return
-        async with self._per_endpoint[ep.endpoint_id]:
-            async with self._global:
-                if self.d.stopping:
-                    return  # shutting down: the state on record stays pending; the next start resumes it
-                try:
-                    secrets = self._secrets(ep)
-                except MasterKeyError as exc:
-                    log.error("%s: %s; delivery %s stays pending", ep.endpoint_id, exc, st.delivery_id)
-                    secrets = []
-                if not secrets:
-                    self.d.reschedule(partition, st.advanced(next_at=now_us() + 60_000_000))
-                    return
-                result = await self.sender.post(ep.url, st.delivery_id, st.payload, secrets)
+        async with self._limits.slot(ep.endpoint_id):
+            if self._stopping():
+                return  # shutting down: the state on record stays pending; the next start resumes it
+            secrets = self._signing_secrets(ep, st)
+            if not secrets:
+                self._schedule.reschedule(partition, st.advanced(next_at=now_us() + RETRY_LATER_US))
+                return
+            result = await self._sender.post(ep.url, st.delivery_id, st.payload, secrets)
         await self._decide(partition, st, ep, result)
 
-    def _secrets(self, ep: Endpoint) -> list[str]:
-        out = []
-        for token in ep.live_ciphertexts():
-            if token not in self._plain:
-                self._plain[token] = self.d.box.decrypt(token)
-            out.append(self._plain[token])
-        return out
+    def _signing_secrets(self, ep: Endpoint, st: DeliveryState) -> list[str]:
+        """The endpoint's live secrets in plain; none if the master key cannot open them (the delivery waits)."""
+        try:
+            return self._secrets.signing_secrets(ep.live_ciphertexts())
+        except MasterKeyError as exc:
+            log.error("%s: %s; delivery %s stays pending", ep.endpoint_id, exc, st.delivery_id)
+            return []
+
+    def _verdict(self, attempts: int, result: AttemptResult) -> tuple[Verdict, int | None]:
+        """What the result means after ``attempts`` attempts, and when the next one is due if any."""
+        verdict = classify(result.status)
+        if verdict is not Verdict.RETRY:
+            return verdict, None
+        delay = self._policy.delay(attempts, result.retry_after)
+        if delay is None:
+            return Verdict.EXHAUSTED, None
+        return verdict, now_us() + int(delay * 1_000_000)
 
     async def _decide(self, partition: int, st: DeliveryState, ep: Endpoint, result: AttemptResult) -> None:
         attempts = st.attempts + 1
-        verdict = classify(result.status)
-        next_at = None
-        if verdict is Verdict.RETRY:
-            delay = self.d.policy.delay(attempts, result.retry_after)
-            if delay is None:
-                verdict = Verdict.EXHAUSTED
-            else:
-                next_at = now_us() + int(delay * 1_000_000)
-        self._log(st, ep, attempts, result, verdict, next_at)
+        verdict, next_at = self._verdict(attempts, result)
+        self._journal.log_attempt(st, ep.url, attempts, result, verdict.value, next_at)
         if verdict is Verdict.RETRY:
             assert next_at is not None
             nxt = st.advanced(attempts=attempts, next_at=next_at)
-            self.d.store.write(nxt, partition)
-            self.d.reschedule(partition, nxt)
+            self._journal.write_state(nxt, partition)
+            self._schedule.reschedule(partition, nxt)
             return
         if verdict is Verdict.DELIVERED:
             self.delivered += 1
             done = st.advanced(attempts=attempts, status="delivered")
-            self.d.store.write(done, partition)
-            self.d.finished(partition, done)
+            self._journal.write_state(done, partition)
+            self._schedule.finished(partition, done)
             return
         if verdict is Verdict.GONE:
             await asyncio.to_thread(self._disable, ep.endpoint_id, f"410 Gone from {ep.url}")
@@ -108,30 +143,15 @@ class AttemptRecorder:
     async def _terminal(self, partition: int, st: DeliveryState, status: str, reason: str) -> None:
         """Give up: the payload goes to the dead-letter topic first, then the state says so."""
         log.warning("delivery %s of alert %s to %s: %s", st.delivery_id, st.alert_id, st.endpoint_id, reason)
-        self.d.producer.produce(self.d.settings.webhook_dlq, st.payload, st.delivery_id.encode(),
-                                headers=dead_letters.headers(reason, delivery_id=st.delivery_id,
-                                                             endpoint_id=st.endpoint_id, alert_id=st.alert_id))
-        await asyncio.to_thread(self.d.producer.flush, 30)
+        await asyncio.to_thread(self._journal.dead_letter, st, reason)
         done = st.advanced(status=status)
-        self.d.store.write(done, partition)
-        self.d.finished(partition, done)
+        self._journal.write_state(done, partition)
+        self._schedule.finished(partition, done)
 
     def _disable(self, endpoint_id: str, reason: str) -> None:
-        ep = self.d.endpoints.endpoints.get(endpoint_id)
+        """Blocking: the receiver answered 410, so the endpoint is disabled for every dispatcher."""
+        ep = self._endpoints.find(endpoint_id)
         if ep is not None and ep.enabled:
             ep.enabled, ep.disabled_reason = False, reason
-            self.d.endpoints.put(ep)
+            self._endpoints.put(ep)
             log.warning("endpoint %s disabled: %s", endpoint_id, reason)
-
-    def _log(self, st: DeliveryState, ep: Endpoint, attempt: int, result: AttemptResult,
-             verdict: Verdict, next_at: int | None) -> None:
-        at = now_us()
-        record: dict[str, Any] = {
-            "attempt_id": f"{st.delivery_id}/{attempt}/{at}", "delivery_id": st.delivery_id,
-            "alert_id": st.alert_id, "endpoint_id": st.endpoint_id, "license_id": st.license_id,
-            "attempt": attempt, "url": ep.url, "status_code": result.status, "latency_us": result.latency_us,
-            "error": result.error, "attempted_at": at, "outcome": verdict.value,
-            "next_attempt_at": next_at}
-        self.d.producer.produce(self.d.settings.webhook_deliveries, self._log_codec.encode(record),
-                                st.delivery_id.encode())
-        self.d.producer.poll(0)

@@ -106,6 +106,10 @@ class EndpointRegistry:
         except KeyError:
             raise EndpointNotFound(f"no webhook endpoint {endpoint_id!r}") from None
 
+    def find(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint, or None if there is none with this id (``get`` raises instead)."""
+        return self.endpoints.get(endpoint_id)
+
     def put(self, endpoint: Endpoint) -> None:
         """Write the endpoint's new version and wait until Kafka has it."""
         endpoint.updated_at = now_us()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
@@ -63,7 +64,7 @@ class AlertIntake:
         """Blocking: run it in a worker thread."""
         return [m for m in self.consumer.consume(num_messages=500, timeout=timeout) if m.error() is None]
 
-    def deliveries(self, msg: Message, known: dict[str, str]) -> list[DeliveryState]:
+    def deliveries(self, msg: Message, known: Mapping[str, str]) -> list[DeliveryState]:
         """New deliveries for one alert message; undecodable messages go to the dead-letter topic."""
         try:
             alert = self.codec.decode(msg.value() or b"")

@@ -39,3 +39,20 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise MasterKeyError("a signing secret cannot be decrypted: wrong METERSTREAM_WEBHOOK_MASTER_KEY") from None
+
+
+class SecretCache:
+    """Plain signing secrets of an endpoint, each decrypted once (Fernet decryption costs a MAC per call)."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+        self._plain: dict[str, str] = {}
+
+    def signing_secrets(self, ciphertexts: list[str]) -> list[str]:
+        """The plain secrets of these ciphertexts; raises MasterKeyError if the master key cannot open one."""
+        out = []
+        for token in ciphertexts:
+            if token not in self._plain:
+                self._plain[token] = self._box.decrypt(token)
+            out.append(self._plain[token])
+        return out
