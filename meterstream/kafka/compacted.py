@@ -17,6 +17,8 @@ from meterstream.errors import TopicError
 
 from . import clients
 
+CREATION_GRACE_S = 5.0
+
 
 class CompactedReader:
     """An assign-only reader of some (default: all) partitions of one topic, from the beginning."""
@@ -34,10 +36,16 @@ class CompactedReader:
             raise
 
     def _all_partitions(self) -> list[int]:
-        meta = self._consumer.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise TopicError(f"topic {self.topic} does not exist (run `meterstream topics`)")
-        return sorted(meta.partitions)
+        """The topic's partitions; a topic created a moment ago may take a few seconds to show in the
+        metadata of every broker, so a missing topic is asked for again (briefly) before it is an error."""
+        deadline = time.monotonic() + min(self.timeout, CREATION_GRACE_S)
+        while True:
+            meta = self._consumer.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                return sorted(meta.partitions)
+            if time.monotonic() > deadline:
+                raise TopicError(f"topic {self.topic} does not exist (run `meterstream topics`)")
+            time.sleep(0.2)
 
     def catch_up(self) -> Iterator[Message]:
         """Every record up to the end offsets as they are now (later records are left for ``poll``)."""

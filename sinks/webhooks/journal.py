@@ -17,6 +17,7 @@ from meterstream.clock import now_us
 from meterstream.kafka import dead_letters
 from meterstream.schemas import RecordCodec
 
+from .errors import WebhookError
 from .sender import AttemptResult
 from .state import DeliveryState, StateStore
 
@@ -58,8 +59,12 @@ class DeliveryJournal:
         self._producer.poll(0)
 
     def dead_letter(self, st: DeliveryState, reason: str) -> None:
-        """Blocking: the delivery's payload to the dead-letter topic, waiting up to 30 s for Kafka to have it."""
+        """Blocking: the delivery's payload to the dead-letter topic, waiting up to 30 s for Kafka to have it.
+
+        Raises WebhookError if Kafka has not acknowledged it: the terminal state must not be written before
+        the dead letter is durable (the attempt is then postponed and decided again)."""
         self._producer.produce(self._dlq_topic, st.payload, st.delivery_id.encode(),
                                headers=dead_letters.headers(reason, delivery_id=st.delivery_id,
                                                             endpoint_id=st.endpoint_id, alert_id=st.alert_id))
-        self._producer.flush(FLUSH_TIMEOUT_S)
+        if self._producer.flush(FLUSH_TIMEOUT_S) > 0:
+            raise WebhookError(f"dead letter of delivery {st.delivery_id} not acknowledged by Kafka")
