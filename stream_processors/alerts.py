@@ -16,9 +16,12 @@ offset and its alerts are sent again, with the same ids.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from meterstream.clock import now_us
+
+from .quota import DAY_US
+from .state import OutboxEntry
 
 # Alert kinds (the ``kind`` field of the Alert record).
 THRESHOLD = "threshold"
@@ -44,7 +47,6 @@ SEVERITY = {
     LICENSE_REVOKED: "critical", LICENSE_SUSPENDED: "critical", SPEND_SPIKE: "warning",
     SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info",
 }
-KINDS = tuple(SEVERITY)
 
 
 def alert_id(license_id: str, kind: str, metric: str = "", period: str = "", threshold: int | None = None,
@@ -77,10 +79,12 @@ def make_alert(license_id: str, kind: str, message: str, *, metric: str = "", pe
 
 
 class Outbox:
-    """The fired-alert marks of one license, stored inside its state dict (``state['fired']``)."""
+    """The fired-alert marks of one license (``LicenseState.outbox``) and the alerts new in this message."""
 
-    def __init__(self, state: dict[str, Any], offset: int) -> None:
-        self.fired: dict[str, Any] = state.setdefault("fired", {})
+    __slots__ = ("fired", "offset", "new")
+
+    def __init__(self, fired: dict[str, OutboxEntry], offset: int) -> None:
+        self.fired = fired
         self.offset = offset
         self.new: list[dict[str, Any]] = []
 
@@ -92,18 +96,49 @@ class Outbox:
         aid = alert["alert_id"]
         if aid in self.fired:
             return False
-        self.fired[aid] = {"o": self.offset, "x": forget_after_us, "a": alert}
+        self.fired[aid] = OutboxEntry(self.offset, forget_after_us, alert)
         self.new.append(alert)
         return True
 
 
-def resend_for_offset(state: dict[str, Any], offset: int) -> list[dict[str, Any]]:
+def resend_for_offset(fired: dict[str, OutboxEntry], offset: int) -> list[dict[str, Any]]:
     """Alerts fired by the message at ``offset`` (for a redelivered message already applied)."""
-    return [m["a"] for m in state.get("fired", {}).values() if m["o"] == offset]
+    return [e.alert for e in fired.values() if e.offset == offset]
 
 
-def prune(state: dict[str, Any], now_us: int) -> None:
+def prune(fired: dict[str, OutboxEntry], now_us: int) -> None:
     """Forget marks whose period is long over (a very late event may re-send one: same id)."""
-    fired = state.get("fired", {})
-    for aid in [aid for aid, m in fired.items() if m["x"] < now_us]:
+    for aid in [aid for aid, e in fired.items() if e.forget_after_us < now_us]:
         del fired[aid]
+
+
+class MessageAlerts:
+    """Fires the alerts of one usage message into the outbox, with what they share.
+
+    An alert's event id and the day its mark is kept for come from the event at
+    ``index`` in the message; ``retention_us`` is how long after its day ends a
+    mark is kept unless the caller says otherwise.
+    """
+
+    def __init__(self, license_id: str, tenant: str, box: Outbox, times: Sequence[int], retention_us: int,
+                 event_id: Callable[[int], str | None]) -> None:
+        self.license_id, self.tenant, self.box = license_id, tenant, box
+        self.times, self.retention_us, self.event_id = times, retention_us, event_id
+
+    def fired(self, kind: str, metric: str, period: str, threshold: int | None = None) -> bool:
+        """Whether the alert with these identifying fields is already in the outbox."""
+        return self.box.has(alert_id(self.license_id, kind, metric, period, threshold))
+
+    def fire(self, kind: str, message: str, period: str, *, index: int, metric: str = "", subject: str = "",
+             threshold: int | None = None, evidence: dict[str, Any] | None = None, team: str = "",
+             forget_after_us: int | None = None) -> None:
+        """Fire the alert unless its id already fired (the outbox makes repeats harmless)."""
+        if self.box.has(alert_id(self.license_id, kind, metric, period, threshold, subject)):
+            return
+        alert = make_alert(self.license_id, kind, message, metric=metric, period=period, threshold=threshold,
+                           subject=subject, evidence=evidence, tenant=self.tenant, team=team,
+                           event_id=self.event_id(index))
+        if forget_after_us is None:
+            t = self.times[min(index, len(self.times) - 1)]
+            forget_after_us = t - t % DAY_US + DAY_US + self.retention_us
+        self.box.fire(alert, forget_after_us)

@@ -33,6 +33,7 @@ from meterstream.schemas import BatchCodec, RecordCodec
 from .license.registry import TermsCache
 from .metering import FIELDS, MeteringRules, apply_message
 from .settings import ProcessorSettings
+from .state_table import LicenseStates
 from .stats import Stats
 from .views import register_views
 
@@ -85,8 +86,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     # Keys are the license id's bytes (raw): request routing hashes exactly what the producers hashed.
     terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
                             partitions=settings.partitions)
-    states = app.Table("license_state", default=None, key_type=bytes, value_type=None,
-                       partitions=settings.partitions)
+    # State values are bytes in state_codec's layout (raw: no Faust JSON, never pickle).
+    states = LicenseStates(app.Table("license_state", default=None, key_type=bytes, value_type=bytes,
+                                     partitions=settings.partitions))
     terms = TermsCache(terms_table)
     stats = Stats(time.monotonic())
     rules = rules_from(settings)
@@ -145,10 +147,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 await await_licenses(msg.partition)
                 lic = terms.get(license_id)
             state, applied = apply_message(
-                states.get(key), license_id, lic, msg.offset, batch.columns, rules,
+                states.load(key), license_id, lic, msg.offset, batch.columns, rules,
                 flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""))
             if applied.changed:
-                states[key] = state
+                states.save(key, state)
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])
             for alert in applied.alerts:
                 await alerts_out.send(key=license_id.encode(), value=alert_codec.encode(alert))

@@ -14,7 +14,7 @@ from typing import Any
 
 from .license.terms import LicenseTerms
 from meterstream.schemas.units import format_decimal
-from .state import new_state, used_now
+from .state import LicenseState, used_now
 
 ALLOW, SOFT_EXCEEDED, QUOTA_EXCEEDED, LICENSE_INVALID = "allow", "soft_exceeded", "quota_exceeded", "license_invalid"
 
@@ -34,10 +34,10 @@ def invalid_reason(terms: LicenseTerms, now_us: int, feature: str | None, model:
     return None
 
 
-def decide(terms: LicenseTerms, state: dict[str, Any] | None, metric: str, quantity: int, now_us: int, *,
+def decide(terms: LicenseTerms, state: LicenseState | None, metric: str, quantity: int, now_us: int, *,
            feature: str | None = None, model: str | None = None, model_version: str | None = None) -> dict[str, Any]:
     """The check response body (see the HTTP contract in the README)."""
-    st = state or new_state()
+    st = state or LicenseState()
     out: dict[str, Any] = {"license_id": terms.license_id, "decision": ALLOW, "reason": None, "metric": metric,
                            "remaining": None, "period": None}
     reason = invalid_reason(terms, now_us, feature, model, model_version)
@@ -56,16 +56,16 @@ def decide(terms: LicenseTerms, state: dict[str, Any] | None, metric: str, quant
     return out
 
 
-def quota_state(terms: LicenseTerms | None, state: dict[str, Any] | None, license_id: str,
+def quota_state(terms: LicenseTerms | None, state: LicenseState | None, license_id: str,
                 now_us: int) -> dict[str, Any]:
     """Every metric's limit, use and alerts in its current period (``GET .../quota``)."""
-    st = state or new_state()
+    st = state or LicenseState()
     metrics: dict[str, Any] = {}
-    fired = [m["a"] for m in st["fired"].values()]
+    fired = [e.alert for e in st.outbox.values()]
     for metric, q in (terms.quotas if terms else {}).items():
         used, period = used_now(st, metric, q.period, now_us)
         if q.period.rolling:
-            marks = sorted(int(t) for t in st["armed"].get(metric, {}) if t.isdigit())
+            marks = sorted(st.rolling[metric].armed) if metric in st.rolling else []
         else:
             marks = sorted({a["threshold"] for a in fired
                             if a["kind"] == "threshold" and a["metric"] == metric and a["period"] == period})
@@ -82,7 +82,7 @@ def quota_state(terms: LicenseTerms | None, state: dict[str, Any] | None, licens
         "tier": terms.tier if terms else None,
         "invalid_reason": invalid_reason(terms, now_us, None, None, None) if terms else "unknown license",
         "metrics": metrics,
-        "totals": {"events": st["events"], "quantity": {m: format_decimal(v) for m, v in st["quantity"].items()}},
-        "repeats_dropped": st["repeats"],
+        "totals": {"events": st.events, "quantity": {m: format_decimal(v) for m, v in st.quantity.items()}},
+        "repeats_dropped": st.repeats,
         "alerts_fired": len(fired),
     }

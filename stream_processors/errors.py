@@ -20,3 +20,12 @@ class InvalidTermsError(ProcessorError):
 
 class LicenseNotFoundError(ProcessorError):
     """The licenses topic holds no (undeleted) record for this license id."""
+
+
+class StateDecodeError(ProcessorError):
+    """A license's stored state cannot be read: refuse to guess rather than recount from zero."""
+
+    def __init__(self, license_id: str, reason: str) -> None:
+        super().__init__(f"state of license {license_id!r} cannot be decoded: {reason}")
+        self.license_id = license_id
+        self.reason = reason

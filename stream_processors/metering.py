@@ -13,18 +13,18 @@ already seen (a producer replaying its spool) are not counted again either.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-from . import alerts as k
-from .alerts import Outbox, make_alert, prune, resend_for_offset
-from .anomaly import rules, sequence, spike
-from .license.terms import LicenseTerms
 from meterstream.schemas.units import format_decimal
 
-from .quota import DAY_US, Period, PeriodCache, period_end_us, prune_rolling, rearm, rolling_used
-from .state import new_state, period_used, prune_days
+from . import alerts as k
+from .alerts import MessageAlerts, Outbox, prune, resend_for_offset
+from .anomaly import rules, sequence, spike
+from .license.terms import LicenseTerms
+from .quota import DAY_US, Period, PeriodCache
+from .state import LicenseState, prune_days
+from .thresholds import Columns, judge_quotas
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",
           "team", "hardware_id", "region")
@@ -42,45 +42,45 @@ class MeteringRules:
 
 @dataclass
 class Applied:
+    """What one message did: the alerts to send, whether the state changed, the events counted."""
+
     alerts: list[dict[str, Any]]
     changed: bool
     counted: int = 0
 
 
-def _select(cols: dict[str, list[Any]], keep: list[int]) -> dict[str, list[Any]]:
+def _select(cols: Columns, keep: list[int]) -> Columns:
     return {name: [col[i] for i in keep] for name, col in cols.items()}
 
 
-def apply_message(state: dict[str, Any] | None, license_id: str, terms: LicenseTerms | None, offset: int,
-                  cols: dict[str, list[Any]], rules_: MeteringRules, *, flag_unknown: bool = True,
-                  event_id: Callable[[int], str | None] = lambda i: None) -> tuple[dict[str, Any], Applied]:
+def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTerms | None, offset: int,
+                  cols: Columns, rules_: MeteringRules, *, flag_unknown: bool = True,
+                  event_id: Callable[[int], str | None] = lambda i: None) -> tuple[LicenseState, Applied]:
     """Apply one message; return the (possibly new) state and what happened."""
-    st = state if state is not None else new_state()
-    if offset <= st["offset"]:
-        return st, Applied(resend_for_offset(st, offset), changed=False)
+    st = state if state is not None else LicenseState()
+    if offset <= st.offset:
+        return st, Applied(resend_for_offset(st.outbox, offset), changed=False)
     times = cols["event_time"]
     if not times:
-        st["offset"] = offset
+        st.offset = offset
         return st, Applied([], changed=True)
-    box = Outbox(st, offset)
-    ctx = _Ctx(license_id, terms, box, rules_, cols, event_id)
-    seq = sequence.apply(st["seq"], cols["producer_id"], cols["sequence"], times)
+    box = Outbox(st.outbox, offset)
+    alerts = MessageAlerts(license_id, terms.tenant if terms else "", box, times, rules_.alert_retention_us,
+                           event_id)
+    seq = sequence.apply(st.seq, cols["producer_id"], cols["sequence"], times)
     counted = cols if seq.keep is None else _select(cols, seq.keep)
-    _repeats(ctx, st, seq)
+    _repeats(alerts, st, seq)
     if counted["event_time"]:
         sums, spikes = _count(st, counted, rules_.spike.bucket_us)
-        _quotas(ctx, st, sums, counted)
-        _anomalies(ctx, st, counted, flag_unknown)
-        _spikes(ctx, st, spikes, counted)
+        if terms is not None:
+            judge_quotas(alerts, st, terms, sums, counted, rules_.alert_retention_us)
+        _anomalies(alerts, st, terms, counted, flag_unknown)
+        _spikes(alerts, st, spikes, rules_.spike)
     t_max = max(times)
-    for producer, start, end, seen in sequence.due_gaps(st["seq"], t_max, rules_.gap_grace_us):
-        ctx.fire(k.SEQUENCE_GAP, f"producer {producer} skipped sequence numbers {start}..{end - 1}",
-                 _day(seen), subject=f"{producer}:{start}", index=0,
-                 evidence={"producer_id": producer, "missing_from": start, "missing_to": end - 1,
-                           "missing": end - start, "first_seen_us": seen})
-    prune(st, t_max)
+    _gaps(alerts, st, t_max, rules_.gap_grace_us)
+    prune(st.outbox, t_max)
     prune_days(st)
-    st["offset"] = offset
+    st.offset = offset
     return st, Applied(box.new, changed=True, counted=len(counted["event_time"]))
 
 
@@ -88,32 +88,10 @@ def _day(t_us: int) -> str:
     return DAY.bounds(t_us)[0]
 
 
-class _Ctx:
-    """What the helpers of one message share."""
-
-    def __init__(self, license_id: str, terms: LicenseTerms | None, box: Outbox, rules_: MeteringRules,
-                 cols: dict[str, list[Any]], event_id: Callable[[int], str | None]) -> None:
-        self.license_id, self.terms, self.box, self.rules = license_id, terms, box, rules_
-        self.cols, self.event_id = cols, event_id
-        self.tenant = terms.tenant if terms else ""
-
-    def fire(self, kind: str, message: str, period: str, *, index: int, metric: str = "", subject: str = "",
-             threshold: int | None = None, evidence: dict[str, Any] | None = None, team: str = "",
-             forget_after_us: int | None = None, event_id: str | None = None) -> None:
-        aid = k.alert_id(self.license_id, kind, metric, period, threshold, subject)
-        if self.box.has(aid):
-            return
-        alert = make_alert(self.license_id, kind, message, metric=metric, period=period, threshold=threshold,
-                           subject=subject, evidence=evidence, tenant=self.tenant, team=team,
-                           event_id=event_id if event_id is not None else self.event_id(index))
-        t = self.cols["event_time"][min(index, len(self.cols["event_time"]) - 1)]
-        self.box.fire(alert, forget_after_us if forget_after_us is not None
-                      else t - t % DAY_US + DAY_US + self.rules.alert_retention_us)
-
-
-def _count(st: dict[str, Any], c: dict[str, list[Any]], bucket_us: int) -> tuple[dict[Any, int], dict[Any, int]]:
-    """Add the events to totals and per-day usage; return (metric, day) sums and spike sums."""
-    totals, days_all = st["quantity"], st["days"]
+def _count(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str, str], int],
+                                                                   dict[tuple[str, str, int], int]]:
+    """Add the events to totals and per-day usage; return (metric, day) sums and (team, metric, bucket) sums."""
+    totals, days_all = st.quantity, st.days
     day_cache = PeriodCache(DAY)
     sums: dict[tuple[str, str], int] = {}
     spikes: dict[tuple[str, str, int], int] = {}
@@ -121,125 +99,41 @@ def _count(st: dict[str, Any], c: dict[str, list[Any]], bucket_us: int) -> tuple
         totals[m] = totals.get(m, 0) + q
         key = (m, day_cache.key_of(t))
         sums[key] = sums.get(key, 0) + q
-        b = t // bucket_us
-        sk = (team, m, b)
+        sk = (team, m, t // bucket_us)
         spikes[sk] = spikes.get(sk, 0) + q
     for (m, d), q in sums.items():
         days = days_all.get(m)
         if days is None:
             days = days_all[m] = {}
         days[d] = days.get(d, 0) + q
-    st["events"] += len(c["metric"])
+    st.events += len(c["metric"])
     return sums, spikes
 
 
-def _quotas(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str], int], c: dict[str, list[Any]]) -> None:
-    terms = ctx.terms
+def _anomalies(alerts: MessageAlerts, st: LicenseState, terms: LicenseTerms | None, c: Columns,
+               flag_unknown: bool) -> None:
+    """License-term violations of the counted events, or the unknown-license alert."""
     if terms is None:
-        return
-    touched: set[tuple[str, str]] = set()
-    rolling: set[str] = set()
-    for m, d in sums:
-        q = terms.quotas.get(m)
-        if q is None:
-            continue
-        if q.period.rolling:
-            rolling.add(m)
-        else:
-            touched.add((m, d if q.period.kind == "day" else d[:7]))
-    for m in sorted(rolling):
-        _rolling(ctx, st, terms.quotas[m], c)
-    for m, key in sorted(touched):
-        q = terms.quotas[m]
-        used = period_used(st, m, q.period, key)
-        _thresholds(ctx, st, q, key, used, functools.partial(_last_in, c, m, q.period, key), key,
-                    forget_after_us=period_end_us(q.period, key) + ctx.rules.alert_retention_us)
-
-
-def _last_in(c: dict[str, list[Any]], metric: str, period: Period, key: str) -> int:
-    """Index of the last event of ``metric`` in period ``key`` (the one that brought usage to its level)."""
-    cache = PeriodCache(period)
-    found = 0
-    for i, (m, t) in enumerate(zip(c["metric"], c["event_time"])):
-        if m == metric and cache.key_of(t) == key:
-            found = i
-    return found
-
-
-def _thresholds(ctx: _Ctx, st: dict[str, Any], q: Any, period_key: str, used: int, index: Callable[[], int],
-                alert_period: str, fired: dict[str, Any] | None = None, forget_after_us: int | None = None) -> None:
-    """Fire threshold and hard-limit alerts for one (metric, period) at usage ``used``.
-
-    ``fired`` (rolling windows) holds the armed marks; calendar periods rely on the outbox ids.
-    """
-    lid = ctx.license_id
-    evidence = {"used": format_decimal(used), "limit": format_decimal(q.limit), "hard": q.hard}
-    for t in q.thresholds:
-        if used * 100 < q.limit * t:
-            continue
-        if fired is not None:
-            if str(t) in fired:
-                continue
-            fired[str(t)] = alert_period
-        elif ctx.box.has(k.alert_id(lid, k.THRESHOLD, q.metric, alert_period, t)):
-            continue
-        ctx.fire(k.THRESHOLD, f"{q.metric} reached {t}% of its {q.period} {'hard' if q.hard else 'soft'} limit",
-                 alert_period, index=index(), metric=q.metric, threshold=t, evidence=evidence,
-                 forget_after_us=forget_after_us)
-    if q.hard and used >= q.limit:
-        st["exhausted"][q.metric] = period_key
-        if fired is not None:
-            if "hard" in fired:
-                return
-            fired["hard"] = alert_period
-        if not ctx.box.has(k.alert_id(lid, k.QUOTA_EXHAUSTED, q.metric, alert_period)):
-            ctx.fire(k.QUOTA_EXHAUSTED, f"hard limit of {q.metric} reached: further use is refused",
-                     alert_period, index=index(), metric=q.metric, evidence=evidence, forget_after_us=forget_after_us)
-    elif st["exhausted"].get(q.metric) == period_key:
-        del st["exhausted"][q.metric]
-
-
-def _rolling(ctx: _Ctx, st: dict[str, Any], q: Any, c: dict[str, list[Any]]) -> None:
-    """Rolling window: add to sub-buckets, re-arm thresholds usage fell below, fire new crossings."""
-    buckets = st["rolling"].setdefault(q.metric, {})
-    width = q.period.bucket_us
-    last = 0
-    for i, (m, qty, t) in enumerate(zip(c["metric"], c["quantity"], c["event_time"])):
-        if m == q.metric:
-            b = str(t // width)
-            buckets[b] = buckets.get(b, 0) + qty
-            last = i
-    now = max(c["event_time"])
-    used = rolling_used(buckets, q.period, now)
-    fired = st["armed"].setdefault(q.metric, {})
-    rearm(used, q.limit, fired)
-    period = f"{q.period}@{now // width}"
-    _thresholds(ctx, st, q, str(q.period), used, lambda: last, period, fired)
-    prune_rolling(buckets, q.period, now)
-
-
-def _anomalies(ctx: _Ctx, st: dict[str, Any], c: dict[str, list[Any]], flag_unknown: bool) -> None:
-    terms = ctx.terms
-    if terms is None:
-        st["unknown_events"] += len(c["event_time"])
+        st.unknown_events += len(c["event_time"])
         if flag_unknown:
-            ctx.fire(k.UNKNOWN_LICENSE, "usage of a license id that has no terms", _day(c["event_time"][0]),
-                     index=0, evidence={"events": len(c["event_time"]), "unknown_events": st["unknown_events"]})
+            alerts.fire(k.UNKNOWN_LICENSE, "usage of a license id that has no terms", _day(c["event_time"][0]),
+                        index=0, evidence={"events": len(c["event_time"]), "unknown_events": st.unknown_events})
         return
     view = rules.BatchView(c["event_time"], c["model"], c["model_version"], c["hardware_id"], c["region"],
                            c["feature"])
-    for f in rules.check(terms, view, st["hw"]):
-        ctx.fire(f.kind, f.message, _day(c["event_time"][f.index]), index=f.index, subject=f.subject,
-                 evidence=f.evidence, team=c["team"][f.index])
+    for f in rules.check(terms, view, st.hw):
+        alerts.fire(f.kind, f.message, _day(c["event_time"][f.index]), index=f.index, subject=f.subject,
+                    evidence=f.evidence, team=c["team"][f.index])
 
 
-def _spikes(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str, int], int], c: dict[str, list[Any]]) -> None:
-    cfg = ctx.rules.spike
+def _spikes(alerts: MessageAlerts, st: LicenseState, sums: dict[tuple[str, str, int], int],
+            cfg: spike.SpikeSettings) -> None:
+    """Judge each (metric, bucket) against the license's baseline and each team's own."""
     per_license: dict[tuple[str, int], int] = {}
     for (team, m, b), q in sums.items():
         per_license[(m, b)] = per_license.get((m, b), 0) + q
-    found = [(spike.add(st["spike"], m, b, q, cfg), "") for (m, b), q in sorted(per_license.items(), key=_bk)]
-    found += [(spike.add(st["spike"], f"{team}|{m}", b, q, cfg), team)
+    found = [(spike.add(st.spike, m, b, q, cfg), "") for (m, b), q in sorted(per_license.items(), key=_bk)]
+    found += [(spike.add(st.spike, f"{team}|{m}", b, q, cfg), team)
               for (team, m, b), q in sorted(sums.items(), key=lambda kv: kv[0][2])
               if team]  # events without a team are judged once, in the license's own baseline
     for s, team in found:
@@ -247,25 +141,35 @@ def _spikes(ctx: _Ctx, st: dict[str, Any], sums: dict[tuple[str, str, int], int]
             continue
         metric = s.scope.rsplit("|", 1)[-1]
         start = s.bucket * cfg.bucket_us
-        ctx.fire(k.SPEND_SPIKE, f"{metric} use of {'team ' + team if team else 'the license'} "
-                 f"is {s.total / max(s.mean, 1):.1f}x its baseline", _day(start), index=0, metric=metric,
-                 subject=f"{s.scope}@{s.bucket}", team=team,
-                 evidence={"scope": "team" if team else "license", "bucket_start_us": start,
-                           "bucket_seconds": cfg.bucket_us // 1_000_000, "total": format_decimal(s.total),
-                           "baseline_mean": format_decimal(int(s.mean)),
-                           "baseline_stddev": format_decimal(int(s.stddev)), "history_buckets": s.history,
-                           "k": cfg.k, "ratio": cfg.ratio})
+        alerts.fire(k.SPEND_SPIKE, f"{metric} use of {'team ' + team if team else 'the license'} "
+                    f"is {s.total / max(s.mean, 1):.1f}x its baseline", _day(start), index=0, metric=metric,
+                    subject=f"{s.scope}@{s.bucket}", team=team,
+                    evidence={"scope": "team" if team else "license", "bucket_start_us": start,
+                              "bucket_seconds": cfg.bucket_us // 1_000_000, "total": format_decimal(s.total),
+                              "baseline_mean": format_decimal(int(s.mean)),
+                              "baseline_stddev": format_decimal(int(s.stddev)), "history_buckets": s.history,
+                              "k": cfg.k, "ratio": cfg.ratio})
 
 
 def _bk(kv: tuple[tuple[str, int], int]) -> int:
     return kv[0][1]
 
 
-def _repeats(ctx: _Ctx, st: dict[str, Any], seq: sequence.SequenceResult) -> None:
+def _repeats(alerts: MessageAlerts, st: LicenseState, seq: sequence.SequenceResult) -> None:
+    """Count and report the events dropped because their sequence numbers were already seen."""
     for producer, (count, first, index) in seq.repeats.items():
-        st["repeats"] += count
-        ctx.fire(k.SEQUENCE_REPEAT, f"{count} events of producer {producer} repeated already-counted "
-                 "sequence numbers; they were not counted again", _day(ctx.cols["event_time"][index]),
-                 index=index, subject=producer,
-                 evidence={"producer_id": producer, "repeated": count, "first_repeated_sequence": first,
-                           "next_expected": st["seq"][producer][0]})
+        st.repeats += count
+        alerts.fire(k.SEQUENCE_REPEAT, f"{count} events of producer {producer} repeated already-counted "
+                    "sequence numbers; they were not counted again", _day(alerts.times[index]),
+                    index=index, subject=producer,
+                    evidence={"producer_id": producer, "repeated": count, "first_repeated_sequence": first,
+                              "next_expected": st.seq[producer].hi})
+
+
+def _gaps(alerts: MessageAlerts, st: LicenseState, now_us: int, grace_us: int) -> None:
+    """Report the sequence holes that stayed open longer than the grace."""
+    for producer, start, end, seen in sequence.due_gaps(st.seq, now_us, grace_us):
+        alerts.fire(k.SEQUENCE_GAP, f"producer {producer} skipped sequence numbers {start}..{end - 1}",
+                    _day(seen), subject=f"{producer}:{start}", index=0,
+                    evidence={"producer_id": producer, "missing_from": start, "missing_to": end - 1,
+                              "missing": end - start, "first_seen_us": seen})

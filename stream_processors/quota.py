@@ -1,14 +1,11 @@
-"""Quota periods, usage per period, and the thresholds a usage crosses.
+"""Quota periods and the usage in a period.
 
 Times are event times in microseconds since the epoch, UTC. A period has a
 key: the UTC date for ``day`` (``2026-11-22``), ``YYYY-MM`` for ``month``, and
 for a rolling window of N seconds the usage is the sum of the last N seconds
-kept in 60 sub-buckets. Late events count in the period their own event time
-falls in. Thresholds are "fired" marks per (metric, period): a new calendar
-period starts with none, so it re-arms every threshold. A rolling window has
-no calendar: a threshold there re-arms once the window's usage falls back
-below it, and the alert of each crossing is keyed by the sub-bucket in which
-it happened.
+kept in 60 sub-buckets (keyed by the sub-bucket's index, ``t // bucket_us``).
+Late events count in the period their own event time falls in. Which
+thresholds a usage crosses, and when they re-arm, is ``thresholds.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 from .errors import InvalidTermsError
 
@@ -96,27 +92,15 @@ class PeriodCache:
         return self.key
 
 
-def rolling_used(buckets: dict[str, int], period: Period, now_us: int) -> int:
+def rolling_used(buckets: dict[int, int], period: Period, now_us: int) -> int:
     """Usage of a rolling window ending at ``now_us`` (sub-buckets keyed by index)."""
     first = (now_us - period.seconds * US) // period.bucket_us + 1
     last = now_us // period.bucket_us
-    return sum(v for k, v in buckets.items() if first <= int(k) <= last)
+    return sum(v for b, v in buckets.items() if first <= b <= last)
 
 
-def prune_rolling(buckets: dict[str, int], period: Period, now_us: int) -> None:
+def prune_rolling(buckets: dict[int, int], period: Period, now_us: int) -> None:
+    """Drop the sub-buckets that have left the window ending at ``now_us``."""
     first = (now_us - period.seconds * US) // period.bucket_us + 1
-    for k in [k for k in buckets if int(k) < first]:
-        del buckets[k]
-
-
-def crossed(used: int, limit: int, thresholds: tuple[int, ...], fired: dict[str, Any]) -> list[int]:
-    """Thresholds (percent of ``limit``) reached by ``used`` that have not fired yet."""
-    return [t for t in thresholds if used * 100 >= limit * t and str(t) not in fired]
-
-
-def rearm(used: int, limit: int, fired: dict[str, Any]) -> None:
-    """Rolling windows: forget the marks of thresholds the usage has fallen back below."""
-    for t in [t for t in fired if t.isdigit() and used * 100 < limit * int(t)]:
-        del fired[t]
-    if used < limit:
-        fired.pop("hard", None)
+    for b in [b for b in buckets if b < first]:
+        del buckets[b]

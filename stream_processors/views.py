@@ -23,6 +23,8 @@ from meterstream.schemas.units import METRICS, to_unscaled
 
 from .enforcement import decide, quota_state
 from .license.registry import TermsCache
+from .state import LicenseState
+from .state_table import LicenseStates
 from .stats import Stats
 
 def parse_quantity(text: str | None) -> int:
@@ -35,7 +37,7 @@ def parse_quantity(text: str | None) -> int:
         raise ValueError(f"quantity: {exc}") from None
 
 
-def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCache, stats: Stats) -> None:
+def register_views(app: faust.App, terms_table: Any, states: LicenseStates, terms: TermsCache, stats: Stats) -> None:
     """Attach the views to ``app``."""
 
     class Check(View):
@@ -53,14 +55,14 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:
                 return self.json({"license_id": license_id, "error": str(exc)}, status=400)
-            return self.json(decide(t, states.get(license_id.encode()), metric, quantity, now_us(),
+            return self.json(decide(t, states.peek(license_id), metric, quantity, now_us(),
                                     feature=q.get("feature") or None, model=q.get("model") or None,
                                     model_version=q.get("model_version") or None))
 
     class Quota(View):
         @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
         async def get(self, request: Request, license_id: str) -> Response:
-            t, st = terms.get(license_id), states.get(license_id.encode())
+            t, st = terms.get(license_id), states.peek(license_id)
             if t is None and st is None:
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
             return self.json(quota_state(t, st, license_id, now_us()))
@@ -77,15 +79,15 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
 
     class AllTotals(View):
         async def get(self, request: Request) -> Response:
-            return self.json({k.decode(): _totals(v) for k, v in states.items() if v is not None})
+            return self.json({lid: _totals(st) for lid, st in states.items()})
 
     class LicenseTotals(View):
-        @app.table_route(table=states, match_info="license_id")  # type: ignore[arg-type]
+        @app.table_route(table=states.table, match_info="license_id")  # type: ignore[arg-type]
         async def get(self, request: Request, license_id: str) -> Response:
-            value = states.get(license_id.encode())
-            if value is None:
+            st = states.peek(license_id)
+            if st is None:
                 return self.json({"license_id": license_id, "error": "unknown license"}, status=404)
-            return self.json({"license_id": license_id, **_totals(value)})
+            return self.json({"license_id": license_id, **_totals(st)})
 
     app.page("/v1/licenses/{license_id}/check")(Check)
     app.page("/v1/licenses/{license_id}/quota")(Quota)
@@ -94,5 +96,5 @@ def register_views(app: faust.App, terms_table: Any, states: Any, terms: TermsCa
     app.page("/totals/{license_id}/")(LicenseTotals)
 
 
-def _totals(state: dict[str, Any]) -> dict[str, Any]:
-    return {"events": state["events"], "quantity": dict(state["quantity"]), "offset": state["offset"]}
+def _totals(state: LicenseState) -> dict[str, Any]:
+    return {"events": state.events, "quantity": dict(state.quantity), "offset": state.offset}

@@ -12,9 +12,11 @@ A hole still open ``gap_grace_us`` of event time after it appeared is a gap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
-MAX_HOLES = 64  # per producer; older holes beyond this are reported and forgotten
+from ..state import Hole, SequenceTrack
+
+MAX_HOLES = 64  # per producer; older holes beyond this are forgotten (never reported)
 
 
 @dataclass
@@ -23,50 +25,50 @@ class SequenceResult:
 
     keep: list[int] | None = None  # indices to count; None = all of them
     repeats: dict[str, list[int]] = field(default_factory=dict)  # producer -> [count, first seq, first index]
-    gaps: list[tuple[str, int, int, int]] = field(default_factory=list)  # producer, start, end, seen_at_us
 
 
-def _fast(track: list[Any], producers: Sequence[str], seqs: Sequence[int]) -> bool:
+def _fast(track: SequenceTrack, producers: Sequence[str], seqs: Sequence[int]) -> bool:
     """One producer, numbers continuing exactly from ``hi``: the common case, in C-speed checks."""
     n = len(seqs)
-    hi = track[0]
+    hi = track.hi
     if seqs[0] != hi or seqs[-1] != hi + n - 1 or producers.count(producers[0]) != n:
         return False
     return list(seqs) == list(range(hi, hi + n))
 
 
-def _accept(track: list[Any], s: int, t: int) -> bool:
-    """Apply one number to ``[hi, holes]``; True if it is new."""
-    hi, holes = track[0], track[1]
+def _accept(track: SequenceTrack, s: int, t: int) -> bool:
+    """Apply one number to the track; True if it is new."""
+    hi, holes = track.hi, track.holes
     if s >= hi:
         if s > hi:
-            holes.append([hi, s, t, False])
+            holes.append(Hole(hi, s, t))
             del holes[:-MAX_HOLES]
-        track[0] = s + 1
+        track.hi = s + 1
         return True
     for i, h in enumerate(holes):
-        if h[0] <= s < h[1]:
-            pieces = [p for p in ([h[0], s, h[2], h[3]], [s + 1, h[1], h[2], h[3]]) if p[0] < p[1]]
+        if h.start <= s < h.end:
+            pieces = [p for p in (Hole(h.start, s, h.seen_us, h.reported), Hole(s + 1, h.end, h.seen_us, h.reported))
+                      if p.start < p.end]
             holes[i:i + 1] = pieces
             return True
     return False
 
 
-def apply(seq_state: dict[str, Any], producers: Sequence[str], seqs: Sequence[int],
+def apply(seq_state: dict[str, SequenceTrack], producers: Sequence[str], seqs: Sequence[int],
           times: Sequence[int]) -> SequenceResult:
-    """Update ``seq_state`` (producer -> [hi, holes]) with one batch; say which events to count."""
+    """Update ``seq_state`` (producer -> track) with one batch; say which events to count."""
     result = SequenceResult()
     if not seqs:
         return result
     track = seq_state.get(producers[0])
     if track is not None and _fast(track, producers, seqs):
-        track[0] += len(seqs)
+        track.hi += len(seqs)
         return result
     keep = []
     for i, (p, s) in enumerate(zip(producers, seqs)):
         track = seq_state.get(p)
         if track is None:
-            track = seq_state[p] = [0, []]
+            track = seq_state[p] = SequenceTrack()
         if _accept(track, s, times[i]):
             keep.append(i)
         else:
@@ -80,12 +82,12 @@ def apply(seq_state: dict[str, Any], producers: Sequence[str], seqs: Sequence[in
     return result
 
 
-def due_gaps(seq_state: dict[str, Any], now_us: int, grace_us: int) -> list[tuple[str, int, int, int]]:
+def due_gaps(seq_state: dict[str, SequenceTrack], now_us: int, grace_us: int) -> list[tuple[str, int, int, int]]:
     """Holes open for longer than the grace (event time), each reported once."""
     out = []
-    for producer, (_, holes) in seq_state.items():
-        for h in holes:
-            if not h[3] and now_us - h[2] >= grace_us:
-                h[3] = True
-                out.append((producer, h[0], h[1], h[2]))
+    for producer, track in seq_state.items():
+        for h in track.holes:
+            if not h.reported and now_us - h.seen_us >= grace_us:
+                h.reported = True
+                out.append((producer, h.start, h.end, h.seen_us))
     return out

@@ -16,10 +16,8 @@ the next bucket starts. Late events (an older bucket) are not judged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-# State of one scope: [bucket index, running total, mean, variance, history, fired bucket]
-BUCKET, TOTAL, MEAN, VAR, HISTORY, FIRED = range(6)
+from ..state import SpikeBaseline
 
 
 @dataclass(frozen=True)
@@ -43,34 +41,34 @@ class Spike:
     history: int
 
 
-def _close(s: list[Any], alpha: float) -> None:
+def _close(s: SpikeBaseline, alpha: float) -> None:
     """Fold the finished bucket's total into the baseline."""
-    x = s[TOTAL]
-    if s[HISTORY] == 0:
-        s[MEAN], s[VAR] = float(x), 0.0
+    x = s.total
+    if s.history == 0:
+        s.mean, s.var = float(x), 0.0
     else:
-        delta = x - s[MEAN]
-        s[MEAN] += alpha * delta
-        s[VAR] = (1 - alpha) * (s[VAR] + alpha * delta * delta)
-    s[HISTORY] += 1
+        delta = x - s.mean
+        s.mean += alpha * delta
+        s.var = (1 - alpha) * (s.var + alpha * delta * delta)
+    s.history += 1
 
 
-def add(state: dict[str, Any], scope: str, bucket: int, amount: int, cfg: SpikeSettings) -> Spike | None:
+def add(state: dict[str, SpikeBaseline], scope: str, bucket: int, amount: int, cfg: SpikeSettings) -> Spike | None:
     """Add ``amount`` to ``scope``'s bucket; return a Spike the first time the bucket qualifies."""
     s = state.get(scope)
     if s is None:
-        s = state[scope] = [bucket, 0, 0.0, 0.0, 0, -1]
-    if bucket < s[BUCKET]:
+        s = state[scope] = SpikeBaseline(bucket)
+    if bucket < s.bucket:
         return None  # late: already part of the baseline's past
-    if bucket > s[BUCKET]:
+    if bucket > s.bucket:
         _close(s, cfg.alpha)
-        s[BUCKET], s[TOTAL] = bucket, 0
-    s[TOTAL] += amount
-    if s[HISTORY] < cfg.min_history or s[FIRED] == bucket:
+        s.bucket, s.total = bucket, 0
+    s.total += amount
+    if s.history < cfg.min_history or s.fired_bucket == bucket:
         return None
-    total, mean = s[TOTAL], s[MEAN]
-    stddev = s[VAR] ** 0.5
+    total, mean = s.total, s.mean
+    stddev = s.var ** 0.5
     if total > mean + cfg.k * stddev and total > cfg.ratio * mean:
-        s[FIRED] = bucket
-        return Spike(scope, bucket, total, mean, stddev, s[HISTORY])
+        s.fired_bucket = bucket
+        return Spike(scope, bucket, total, mean, stddev, s.history)
     return None

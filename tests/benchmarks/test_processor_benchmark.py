@@ -16,6 +16,8 @@ from meterstream.process import get_json
 from meterstream.schemas import BatchCodec
 from meterstream.stream_processors.license.terms import quota
 from meterstream.stream_processors.metering import FIELDS, MeteringRules, apply_message
+from meterstream.stream_processors.state_codec import decode_state, encode_state
+from meterstream.stream_processors.state_table import LicenseStates
 from meterstream.stream_processors.stats import percentile
 from tests.helpers import wait_for
 from tests.stream_processors.conftest import RawProducer
@@ -56,6 +58,32 @@ def test_logic_events_per_second_in_process() -> None:
     events = len(values) * BATCH
     print(f"\nlogic in process: {events} events in {took:.3f}s = {events / took:,.0f} events/s "
           f"({took / len(values) * 1e6:,.0f} us per {BATCH}-event message, decode included)")
+
+
+def test_state_codec_per_message() -> None:
+    """The worker's state work per message (save = encode; load = decode only after a restore), and its size."""
+    t = terms(quotas={"input_tokens": quota("input_tokens", 10**9, "month", hard=True),
+                      "output_tokens": quota("output_tokens", 10**9, "rolling:3600")})
+    codec, rules, states = BatchCodec(), MeteringRules(), LicenseStates({})
+    cols = [codec.decode(v, fields=FIELDS).columns for v in encoded_batches("bench", 200, time.time_ns() // 1000, "p")]
+    started = time.perf_counter()
+    for offset, c in enumerate(cols):
+        state, _ = apply_message(states.load(b"bench"), "bench", t, offset, c, rules)
+        states.save(b"bench", state)
+    per_message = (time.perf_counter() - started) / len(cols) * 1e6
+    raw = encode_state(state)
+    n = 2000
+    started = time.perf_counter()
+    for _ in range(n):
+        encode_state(state)
+    encode_us = (time.perf_counter() - started) / n * 1e6
+    started = time.perf_counter()
+    for _ in range(n):
+        decode_state(raw, "bench")
+    decode_us = (time.perf_counter() - started) / n * 1e6
+    assert decode_state(raw, "bench") == state
+    print(f"\nstate: {len(raw)} bytes, encode {encode_us:.1f} us, decode {decode_us:.1f} us; load + apply + save "
+          f"{per_message:,.0f} us per {BATCH}-event message")
 
 
 def test_worker_throughput_and_latency(start_worker: Any, admin: Any, kafka_bootstrap: str, topics: Any) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from meterstream.stream_processors.enforcement import decide, quota_state
 from meterstream.stream_processors.metering import MeteringRules, apply_message
+from meterstream.stream_processors.state import LicenseState
 from meterstream.stream_processors.views import parse_quantity
 from tests.stream_processors.factory import T0, US, columns, terms
 
 import pytest
 
 
-def used(n: int, **kw: object) -> dict:
+def used(n: int, **kw: object) -> LicenseState:
     state, _ = apply_message(None, "lic-1", terms(), 0, columns(n, **kw), MeteringRules())
     return state
 

@@ -8,6 +8,7 @@ from meterstream.stream_processors import alerts as k
 from meterstream.stream_processors.anomaly.spike import SpikeSettings
 from meterstream.stream_processors.license.terms import quota
 from meterstream.stream_processors.metering import MeteringRules, apply_message
+from meterstream.stream_processors.state import LicenseState
 from tests.stream_processors.factory import T0, US, columns, terms
 
 RULES = MeteringRules(gap_grace_us=30 * US)
@@ -15,7 +16,7 @@ DAY = 86_400 * US
 
 
 def run(msgs: list[dict[str, Any]], t=None, rules: MeteringRules = RULES, flag_unknown: bool = True,
-        state: dict | None = None, first_offset: int = 0) -> tuple[dict, list[dict]]:
+        state: LicenseState | None = None, first_offset: int = 0) -> tuple[LicenseState, list[dict]]:
     t = terms() if t is None else t
     fired: list[dict] = []
     for i, cols in enumerate(msgs):
@@ -34,7 +35,7 @@ def test_normal_traffic_raises_nothing_and_counts_everything() -> None:
     msgs = [columns(50, start_seq=i * 50, t0=T0 + i * 50 * US, quantity=1 * US) for i in range(4)]
     state, alerts = run(msgs)
     assert alerts == []
-    assert state["events"] == 200 and state["quantity"] == {"input_tokens": 200 * US}
+    assert state.events == 200 and state.quantity == {"input_tokens": 200 * US}
 
 
 def test_thresholds_fire_once_each_and_hard_limit_exhausts() -> None:
@@ -44,7 +45,7 @@ def test_thresholds_fire_once_each_and_hard_limit_exhausts() -> None:
     thresholds = [a["threshold"] for a in alerts if a["kind"] == k.THRESHOLD]
     assert thresholds == [50, 80, 90, 100]
     assert kinds(alerts).count(k.QUOTA_EXHAUSTED) == 1
-    assert state["exhausted"] == {"input_tokens": "2026-11"}
+    assert state.exhausted == {"input_tokens": "2026-11"}
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
     assert all(a["period"] == "2026-11" and a["event_id"] is None for a in alerts)
     assert alerts[0]["evidence"]["limit"] == "1000"
@@ -54,14 +55,14 @@ def test_redelivered_message_is_not_counted_and_resends_its_alerts_with_the_same
     msgs = [columns(10, start_seq=i * 10, t0=T0 + i * 10 * US) for i in range(6)]
     state, alerts = run(msgs)
     fifty = [a for a in alerts if a["threshold"] == 50][0]
-    before = state["events"], dict(state["quantity"])
+    before = state.events, dict(state.quantity)
     # offset 4 (the 5th message) fired 50%: redeliver offsets 3..5
     again: list[dict] = []
     for off in (3, 4, 5):
         state, applied = apply_message(state, "lic-1", terms(), off, msgs[off], RULES)
         assert not applied.changed
         again += applied.alerts
-    assert (state["events"], state["quantity"]) == before
+    assert (state.events, state.quantity) == before
     assert [a["alert_id"] for a in again] == [fifty["alert_id"]]
 
 
@@ -70,7 +71,7 @@ def test_producer_replay_is_not_counted_twice() -> None:
     state, _ = run([first, columns(20, start_seq=20, t0=T0 + 20 * US)])
     # the producer replays its spool: same sequence numbers, new Kafka offsets
     state, alerts = run([first], state=state, first_offset=2)
-    assert state["events"] == 40 and state["repeats"] == 20
+    assert state.events == 40 and state.repeats == 20
     assert kinds(alerts) == [k.SEQUENCE_REPEAT]
     assert alerts[0]["severity"] == "info" and alerts[0]["evidence"]["repeated"] == "20"
 
@@ -85,7 +86,7 @@ def test_gap_reported_after_grace_and_a_late_fill_still_counts() -> None:
     assert alerts[0]["evidence"]["missing_from"] == "10" and alerts[0]["evidence"]["missing_to"] == "14"
     fill = columns(5, start_seq=10, t0=T0 + 10 * US)
     state, alerts = run([fill], state=state, first_offset=3)
-    assert state["events"] == 30 and state["repeats"] == 0 and alerts == []
+    assert state.events == 30 and state.repeats == 0 and alerts == []
 
 
 def test_late_event_counts_in_its_own_period_and_new_period_rearms() -> None:
@@ -95,7 +96,7 @@ def test_late_event_counts_in_its_own_period_and_new_period_rearms() -> None:
     late = columns(1, start_seq=12, t0=T0 + 100 * US, metric="output_tokens")
     state, alerts = run([day1, day2, late], t=t)
     assert [a["period"] for a in alerts] == ["2026-11-22", "2026-11-23"]
-    assert state["days"]["output_tokens"] == {"2026-11-22": 70 * US, "2026-11-23": 60 * US}
+    assert state.days["output_tokens"] == {"2026-11-22": 70 * US, "2026-11-23": 60 * US}
 
 
 def test_rolling_window_rearms_when_usage_falls_back() -> None:
@@ -138,7 +139,7 @@ def test_anomaly_fires_once_per_offender_per_day() -> None:
 
 def test_unknown_license_waits_until_allowed() -> None:
     state, alerts = run([columns(5)], t=False, flag_unknown=False)
-    assert alerts == [] and state["events"] == 5 and state["unknown_events"] == 5
+    assert alerts == [] and state.events == 5 and state.unknown_events == 5
     state, alerts = run([columns(5, start_seq=5)], t=False, state=state, first_offset=1)
     assert kinds(alerts) == [k.UNKNOWN_LICENSE]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from meterstream.stream_processors.quota import (Period, PeriodCache, period_end_us, rearm,
-                                                  rolling_used)
+from meterstream.stream_processors.quota import Period, PeriodCache, period_end_us, rolling_used
+from meterstream.stream_processors.state import RollingWindow
+from meterstream.stream_processors.thresholds import rearm
 from meterstream.schemas.units import format_decimal
 from tests.stream_processors.factory import T0, US
 
@@ -26,11 +27,11 @@ def test_period_cache_matches_bounds() -> None:
 def test_rolling_window_sum_and_rearm() -> None:
     p = Period.parse("rolling:600")
     b = p.bucket_us
-    buckets = {str(T0 // b): 5, str((T0 - 700 * US) // b): 100}
+    buckets = {T0 // b: 5, (T0 - 700 * US) // b: 100}
     assert rolling_used(buckets, p, T0) == 5
-    fired = {"50": "x", "100": "y", "hard": "z"}
-    rearm(60, 100, fired)
-    assert fired == {"50": "x"}
+    fired = RollingWindow(armed={50: "x", 100: "y"}, hard="z")
+    rearm(fired, 60, 100)
+    assert (fired.armed, fired.hard) == ({50: "x"}, None)
 
 
 def test_format_decimal() -> None:
