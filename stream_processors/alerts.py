@@ -125,6 +125,15 @@ class MessageAlerts:
         self.license_id, self.tenant, self.box = license_id, tenant, box
         self.times, self.retention_us, self.event_id = times, retention_us, event_id
 
+    def over(self, keep: Sequence[int] | None) -> "MessageAlerts":
+        """The same alerts, indexed by position among the events kept (counted) from the message:
+        an alert fired at counted index ``i`` names the message's event ``keep[i]``."""
+        if keep is None:
+            return self
+        event_id = self.event_id
+        return MessageAlerts(self.license_id, self.tenant, self.box, [self.times[i] for i in keep],
+                             self.retention_us, lambda i: event_id(keep[i]))
+
     def fired(self, kind: str, metric: str, period: str, threshold: int | None = None) -> bool:
         """Whether the alert with these identifying fields is already in the outbox."""
         return self.box.has(alert_id(self.license_id, kind, metric, period, threshold))

@@ -72,10 +72,11 @@ def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTer
     _repeats(alerts, st, seq)
     if counted["event_time"]:
         sums, spikes = _count(st, counted, rules_.spike.bucket_us)
+        of_counted = alerts.over(seq.keep)  # indices below are positions among the counted events
         if terms is not None:
-            judge_quotas(alerts, st, terms, sums, counted, rules_.alert_retention_us)
-        _anomalies(alerts, st, terms, counted, flag_unknown)
-        _spikes(alerts, st, spikes, rules_.spike)
+            judge_quotas(of_counted, st, terms, sums, counted, rules_.alert_retention_us)
+        _anomalies(of_counted, st, terms, counted, flag_unknown)
+        _spikes(of_counted, st, spikes, rules_.spike)
     t_max = max(times)
     _gaps(alerts, st, t_max, rules_.gap_grace_us)
     prune(st.outbox, t_max)

@@ -190,3 +190,16 @@ def test_a_spike_of_events_without_a_team_alerts_once() -> None:
     spike_msg = columns(20, start_seq=60, t0=T0 + 12 * 60 * US, quantity=10 * US, team="")
     _, alerts = run([spike_msg], t=t, rules=rules, state=state, first_offset=12)
     assert [a["evidence"]["scope"] for a in alerts] == ["license"]
+
+
+def test_a_violation_after_repeated_events_names_the_violating_event() -> None:
+    """Repeats are dropped before judging; the alert must still name the event (and day) of the message
+    that broke the terms, not the event at the same position among the counted ones."""
+    first = columns(3)
+    replay = columns(5, model=["llama-3", "llama-3", "llama-3", "llama-3", "gpt-x"])  # seq 0..2 repeat
+    replay["event_id"] = [f"r-{i}" for i in range(5)]
+    ids = {i: replay["event_id"][i] for i in range(5)}
+    state, _ = run([first])
+    state, applied = apply_message(state, "lic-1", terms(), 1, replay, RULES, event_id=ids.get)
+    violation = [a for a in applied.alerts if a["kind"] == k.MODEL_NOT_ALLOWED]
+    assert len(violation) == 1 and violation[0]["event_id"] == "r-4"
