@@ -122,7 +122,10 @@ def _prices(args: argparse.Namespace) -> int:
     start, end = _time(args.start), _time(args.end)
     if end <= start:
         raise SinkError(f"--to ({args.end}) must be after --from ({args.start})")
-    n = reprice(_client(), start, end)
+    from meterstream.progress import spinner
+
+    with spinner(f"repricing {start:%Y-%m-%d}..{end:%Y-%m-%d} and rebuilding the rollups of its months"):
+        n = reprice(_client(), start, end)
     print(f"repriced {n} events; rollups rebuilt")
     return 0
 

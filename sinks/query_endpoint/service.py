@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import Any
 
 from aiohttp import web
 
@@ -35,19 +36,23 @@ class QueryEndpoint:
         engine = ReadOnlyEngine(self.clickhouse_url[len("chdb://"):], s.query_timeout_s, s.query_max_result_bytes)
         app = build_app(engine, s.token(), engine.timezone(), s.query_concurrency, s.query_timeout_s)
         self._runner = web.AppRunner(app, access_log=None)
+        # The loop runs in its own thread from the start: the caller may have an event loop of its own.
+        self._thread = threading.Thread(target=self._loop.run_forever, name="query-endpoint", daemon=True)
+        self._thread.start()
         try:
-            port = self._loop.run_until_complete(self._bind(self._runner))
+            port = self._call(self._bind(self._runner))
         except OSError as exc:
-            self._loop.run_until_complete(self._runner.cleanup())
+            self.stop()
             raise ConfigError(f"query endpoint: cannot listen on {s.query_host}:{s.query_port} ({exc}); "
                               "set METERSTREAM_QUERY_PORT (0 = any free port)") from exc
         host = f"[{s.query_host}]" if ":" in s.query_host else s.query_host
         self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._loop.run_forever, name="query-endpoint", daemon=True)
-        self._thread.start()
         discovery.publish(self.clickhouse_url, self.url)
         log.info("query endpoint (read-only) at %s", self.url)
         return self.url
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     async def _bind(self, runner: web.AppRunner) -> int:
         await runner.setup()
@@ -60,7 +65,7 @@ class QueryEndpoint:
         discovery.withdraw(self.clickhouse_url)
         if self._thread is None or self._runner is None:
             return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(15)
+        self._call(self._runner.cleanup())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(15)
         self._loop.close()

@@ -101,7 +101,7 @@ def document(pages: list[Page], filters: Filters, source: str, generated: dateti
     """The whole page; ``form`` is the dashboard's filter form (the report has none)."""
     nav = "".join(f'<a href="#{p.key}">{html.escape(p.title)}</a>' for p in pages)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
             f"<title>meterstream: {html.escape(filters.label())}</title><style>{CSS}</style></head><body>"
             f"<header><h1>AI usage: {html.escape(filters.label())}</h1><p>generated "
             f"{generated:%Y-%m-%d %H:%M} UTC from {html.escape(source)}</p></header>{form}<nav>{nav}</nav>"

@@ -6,7 +6,7 @@ WITH toStartOfMonth({end:DateTime} - 1) AS m,
      greatest(dateDiff('day', m, until), 1) AS elapsed,
      toDayOfMonth(toLastDayOfMonth(m)) AS days
 SELECT m AS month, currency, sum(cost) AS to_date, elapsed AS days_elapsed, days AS days_in_month,
-       sum(cost) / elapsed AS daily_rate, sum(cost) / elapsed * days AS forecast
+       sum(cost) / elapsed AS daily_rate, sum(cost) * days / elapsed AS forecast
 FROM usage_daily
 WHERE hour >= m AND hour < until AND ({team:String} = '' OR team = {team:String}) AND ({license:String} = '' OR license_id = {license:String}) AND ({model:String} = '' OR model = {model:String})
 GROUP BY currency
