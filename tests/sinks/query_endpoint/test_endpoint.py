@@ -132,6 +132,6 @@ def feb_budget(clickhouse, tmp_path_factory: pytest.TempPathFactory) -> str:
 
     team = f"ep-{uuid.uuid4().hex[:6]}"
     path = tmp_path_factory.mktemp("budget") / "b.csv"
-    path.write_text(f"team,month,amount,currency\n{team},2024-02,7.25,USD\n")
+    path.write_text(f"team,month,amount,currency\n{team},2023-07,7.25,USD\n")  # a month no report test reads
     load_budgets(clickhouse, path)
     return team
