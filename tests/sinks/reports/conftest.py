@@ -81,9 +81,13 @@ def feb(clickhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"ma": ma, "mb": mb, "ta": ta, "tb": tb, "l1": l1, "l2": l2, "l3": l3, "tag": tag}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright (no browser download). Missing in CI fails, like Kafka."""
+    """Headless Debian Chromium driven by Playwright (no browser download). Missing in CI fails, like Kafka.
+
+    Module-scoped: Playwright's sync API keeps an event loop running on this thread while it is open,
+    which later tests calling ``asyncio.run`` must not find.
+    """
     if shutil.which(CHROMIUM) is None or not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing (apt-get install chromium; `make test` installs it)"
         if IN_CI:
