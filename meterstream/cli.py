@@ -21,7 +21,8 @@ from .errors import MeterstreamError
 Handler = Callable[[argparse.Namespace], int]
 
 PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
-PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam"}
+PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "matplotlib",
+                 "rich"}
 
 # Each package adds its own subcommands through a ``register(subparsers)`` function.
 # Their names are written here too only so that, should a module fail to import on the
@@ -32,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.producers.cli": ("generate", "spool"),
     "meterstream.stream_processors.cli": ("processor", "license"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
+    "meterstream.sinks.reports.cli": ("report", "dashboard"),
     "meterstream.sinks.webhooks.cli": ("webhook",),
 }
 

@@ -7,6 +7,8 @@ from pydantic_settings import SettingsConfigDict
 
 from meterstream.config import KafkaSettings, Topics, default_data_dir
 
+from .query_endpoint.settings import QueryEndpointSettings
+
 
 def default_clickhouse_url() -> str:
     return f"chdb://{(default_data_dir() / 'clickhouse').resolve()}"
@@ -21,8 +23,11 @@ class ClickHouseSettings(KafkaSettings, Topics):
                                 description="chdb:///abs/path (embedded) or http(s)://user:pass@host:port/db.")
 
 
-class SinkSettings(ClickHouseSettings):
-    """One sink process; run several with the same group to share partitions."""
+class SinkSettings(ClickHouseSettings, QueryEndpointSettings):
+    """One sink process; run several with the same group to share partitions.
+
+    On the embedded engine it also serves the read-only query endpoint (``query_*`` fields).
+    """
 
     sink_group: str = Field("meterstream-sink", description="Kafka consumer group of the sink.")
     sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered "
