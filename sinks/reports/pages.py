@@ -98,8 +98,10 @@ def finance(a: dict[str, Table], f: Filters) -> Page:
     by_team = a["spend_by_month_team"]
     cats, series = _pivot(by_team, "month", lambda r: f"{r['team'] or '(none)'} ({r['currency']})", "spend")
     by_model = a["spend_by_model"]
-    mcats, mseries = _pivot(by_model, "model", lambda r: r["currency"], "spend",
-                            list(dict.fromkeys(by_model.column("model"))))
+    labelled = Table(["model", "currency", "spend"], [(f"{r['provider'] or '(unknown)'} / {r['model']}",
+                                                       r["currency"], r["spend"]) for r in by_model.dicts()])
+    mcats, mseries = _pivot(labelled, "model", lambda r: r["currency"], "spend",
+                            list(dict.fromkeys(labelled.column("model"))))
     budget = a["budget_variance"]
     bcats = [f"{r['team']} {str(r['month'])[:7]}" for r in budget.dicts()]
     bseries: dict[str, list[float | None]] = {
@@ -108,8 +110,8 @@ def finance(a: dict[str, Table], f: Filters) -> Page:
     return Page("finance", "Finance", "finance", [
         View("spend-by-team", "What did each team spend, month by month?", by_team,
              Chart("spend-by-team", "Spend by team and month", "stacked", cats, series, "spend")),
-        View("spend-by-model", "Which models does the money go to?", by_model,
-             Chart("spend-by-model", "Spend by model", "barh", mcats, mseries, "spend")),
+        View("spend-by-model", "Which providers and models does the money go to?", by_model,
+             Chart("spend-by-model", "Spend by provider and model", "barh", mcats, mseries, "spend")),
         View("budget-variance", "Which teams are over or under budget?", budget,
              Chart("budget-variance", "Spend against budget per team and month", "bar", bcats, bseries, "spend")),
         _forecast(a, f)])
