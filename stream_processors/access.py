@@ -28,6 +28,7 @@ from faust.web import Request
 from yarl import URL
 
 from meterstream.clock import now_us
+from meterstream.kafka.partitioner import partition_for
 
 from . import decisions, reservations
 from .decisions import DecisionLog
@@ -61,7 +62,8 @@ class Gate:
     """The validate/reserve/release path of one worker."""
 
     def __init__(self, app: faust.App, terms: TermsCache, states: LicenseStates, index: KeyIndex,
-                 catalog: ReleaseCatalog, log_: DecisionLog, failures: KeyFailures) -> None:
+                 catalog: ReleaseCatalog, log_: DecisionLog, failures: KeyFailures, partitions: int) -> None:
+        self.partitions = partitions
         self.app, self.terms, self.states, self.index, self.catalog = app, terms, states, index, catalog
         self.decisions, self.failures = log_, failures
         self.forwarded = 0
@@ -99,14 +101,27 @@ class Gate:
         self.decisions.log(decisions.record(kind, decision_id, UNKNOWN, None, ask, client, now_us()))
         return 200, _shaped(kind, answer(UNKNOWN, None, ask, decision_id))
 
+    def log_check(self, terms: LicenseTerms, ask: Ask, body: dict[str, Any], client: str, now: int) -> str:
+        """Keep a check (by license id) as a decision too; return its id."""
+        decision = body["decision"]
+        verdict = Verdict(OK if decision == "allow" else decision, body.get("reason") or "allowed")
+        decision_id = decisions.new_decision_id()
+        self.decisions.log(decisions.record("check", decision_id, verdict, terms, ask, client, now))
+        return decision_id
+
     def _owner(self, license_id: str) -> str | None:
-        """URL of the worker owning the license, or None if it is this one (or no owner is known yet)."""
-        try:
-            url = self.app.router.key_store(STATE_TABLE, license_id.encode())
-        except KeyError:
-            return None
-        here = URL(str(self.app.conf.canonical_url))
-        return None if (url.host, url.port) == (here.host, here.port) else str(url)
+        """URL of the worker owning the license, or None if it is this one (or no owner is known yet).
+
+        The partition is computed with the pipeline's own partitioner rather than asked of the
+        producer (``router.key_store``), which fails until the producer has metadata of the changelog.
+        """
+        partition = partition_for(license_id.encode(), self.partitions)
+        topic = f"{self.app.conf.id}-{STATE_TABLE}-changelog"
+        for url, topics in self.app.router.table_metadata(STATE_TABLE).items():
+            if partition in topics.get(topic, ()):
+                there, here = URL(url), URL(str(self.app.conf.canonical_url))
+                return None if (there.host, there.port) == (here.host, here.port) else url
+        return None
 
     async def _forward(self, owner: str, request: web.Request, client: str) -> Answer:
         self.forwarded += 1

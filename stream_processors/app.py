@@ -38,7 +38,7 @@ from .license.registry import TermsCache
 from .license.releases import ReleaseCatalog
 from .metering import FIELDS, MeteringRules, apply_message
 from .settings import ProcessorSettings
-from .state_table import LicenseStates
+from .state_table import LicenseKeyedTable, LicenseStates
 from .stats import Stats
 from .throttle import KeyFailures
 from .views import register_views
@@ -94,10 +94,12 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
                             partitions=settings.partitions)
     # State values are bytes in state_codec's layout (raw: no Faust JSON, never pickle). The changelog
-    # partition comes from the (CRC-32) partitioner, the usage message's own partition, so that the
-    # HTTP views can write reservations outside an agent.
-    states = LicenseStates(app.Table("license_state", default=None, key_type=bytes, value_type=bytes,
-                                     partitions=settings.partitions, use_partitioner=True))
+    # partition is computed from the key (= the usage message's own partition), so that the HTTP views
+    # can write reservations outside an agent.
+    state_table = LicenseKeyedTable(app, name="license_state", default=None, key_type=bytes, value_type=bytes,
+                                    partitions=settings.partitions)
+    app.tables.add(state_table)
+    states = LicenseStates(state_table)
     terms = TermsCache(terms_table)
     stats = Stats(time.monotonic())
     rules = rules_from(settings)
@@ -174,7 +176,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     failures = KeyFailures(settings.processor_key_failures_burst, settings.processor_key_failures_per_s,
                            settings.processor_key_failure_delay_s)
-    gate = Gate(app, terms, states, index, catalog, decision_log, failures)
+    gate = Gate(app, terms, states, index, catalog, decision_log, failures, settings.partitions)
     register_views(app, terms_table, states, terms, stats, gate, settings.processor_check_requires_key)
     return app
 

@@ -99,7 +99,8 @@ class Follower:
         try:
             with CompactedReader(self.kafka, self.licenses_topic) as licenses, \
                     CompactedReader(self.kafka, self.releases_topic) as releases:
-                for reader, topic in ((licenses, self.licenses_topic), (releases, self.releases_topic)):
+                # the catalog first: no key is known (so nothing is validated) before the releases are
+                for reader, topic in ((releases, self.releases_topic), (licenses, self.licenses_topic)):
                     for msg in reader.catch_up():
                         self._apply(topic, msg.key(), msg.value())
                 self.caught_up.set()

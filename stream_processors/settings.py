@@ -50,6 +50,10 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_check_requires_key: bool = Field(
         False, description="Require the license's key (X-License-Key) on /v1/licenses/{id}/check and /quota.")
 
+    processor_tiers_file: Path | None = Field(
+        None, description="TOML file of tiers added to (or replacing) the shipped free/pro/enterprise "
+                          "templates that `license create --tier` applies.")
+
     @property
     def canonical_url(self) -> str:
         return self.processor_canonical_url or f"http://{self.processor_web_host}:{self.processor_web_port}"

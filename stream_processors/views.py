@@ -27,6 +27,7 @@ from meterstream.schemas.units import METRICS, to_unscaled
 from .access import Gate, presented_key
 from .enforcement import decide, quota_state
 from .key_index import key_hash, verify_key
+from .validation import Ask
 from .license.registry import TermsCache
 from .state import LicenseState
 from .state_table import LicenseStates
@@ -80,15 +81,20 @@ def register_views(app: faust.App, terms_table: Any, states: LicenseStates, term
             q = request.query
             metric = q.get("metric")
             if metric is None or metric not in METRICS:
-                return self.json({"license_id": license_id,
+                return self.json({"license_id": license_id, "field": "metric",
                                   "error": f"metric must be one of {sorted(METRICS)}, got {metric!r}"}, status=400)
             try:
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:
-                return self.json({"license_id": license_id, "error": str(exc)}, status=400)
-            return self.json(decide(t, states.peek(license_id), metric, quantity, now_us(),
-                                    feature=q.get("feature") or None, model=q.get("model") or None,
-                                    model_version=q.get("model_version") or None))
+                return self.json({"license_id": license_id, "field": "quantity", "error": str(exc)}, status=400)
+            ask = Ask(metric, quantity, q.get("feature") or None, q.get("model") or None,
+                      q.get("model_version") or None)
+            now = now_us()
+            body = decide(t, states.peek(license_id), metric, quantity, now, feature=ask.feature, model=ask.model,
+                          model_version=ask.model_version)
+            body["decision_id"] = gate.log_check(t, ask, body, str(request.headers.get("X-Forwarded-For") or ""),
+                                                 now)
+            return self.json(body)
 
     class Quota(View):
         @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]
