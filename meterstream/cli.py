@@ -43,8 +43,15 @@ def is_missing_pipeline_dep(exc: ModuleNotFoundError) -> bool:
 
 def pipeline_installed() -> bool:
     """True if the pipeline extra's packages are importable (checked without importing them)."""
-    return all(importlib.util.find_spec(name) is not None
-               for name in ("faust", "clickhouse_connect", "aiohttp", "cryptography"))
+    return all(_importable(name) for name in ("faust", "clickhouse_connect", "aiohttp", "cryptography"))
+
+
+def _importable(name: str) -> bool:
+    # Faust replaces its module in sys.modules by a lazy one without __spec__, so once it is
+    # imported find_spec raises ValueError: an imported module is importable.
+    if sys.modules.get(name) is not None:
+        return True
+    return importlib.util.find_spec(name) is not None
 
 
 def optional_module(name: str) -> ModuleType | None:
