@@ -7,6 +7,11 @@ event stays alive (a tuple per buffered event costs ~1 µs of garbage-collector
 work per event at high rates), and column ``i`` is the slice ``flat[i::ROW_WIDTH]``.
 The flusher numbers the rows (sequence per producer and license), fills
 defaults and encodes the columns with ``BatchCodec``.
+
+The fields added by usage event v2 (provider, tracing, governance tags...)
+share one slot of the row, ``extra``: ``None`` when the call gave none of them
+(the usual case, which then costs one slot instead of ten), else a tuple in
+``EXTRA_FIELDS`` order with ``None`` for each one not given.
 """
 
 from __future__ import annotations
@@ -20,10 +25,26 @@ from .settings import ProducerSettings
 # Position of each per-call value in a row, as appended by Meter.record().
 ROW_FIELDS = ("event_id", "event_time", "metric", "quantity", "feature", "model", "model_version", "status",
               "latency_us", "team", "app", "environment", "purpose", "hardware_id", "region",
-              "input_hash", "output_hash")
+              "input_hash", "output_hash", "extra")
 ROW_WIDTH = len(ROW_FIELDS)
+EXTRA = ROW_FIELDS.index("extra")
 DEFAULTED = ("feature", "model", "model_version", "team", "app", "environment", "purpose", "hardware_id",
              "region")
+# The v2 fields carried in the ``extra`` slot, in tuple order.
+EXTRA_FIELDS = ("provider", "source", "user_id", "use_case", "data_categories", "sensitivity", "trace_id",
+                "stage", "decision_id", "reservation_id")
+EXTRA_DEFAULTED = ("provider", "source", "use_case", "data_categories", "sensitivity")  # from the settings
+NO_EXTRA = (None,) * len(EXTRA_FIELDS)
+
+
+def extra_defaults(settings: ProducerSettings) -> dict[str, Any]:
+    """What each v2 field holds when a call leaves it out: the meter's default, else the schema's."""
+    out: dict[str, Any] = {"user_id": "", "trace_id": None, "stage": "", "decision_id": None,
+                           "reservation_id": None}
+    for name in EXTRA_DEFAULTED:
+        out[name] = getattr(settings, name)
+    out["data_categories"] = tuple(out["data_categories"])
+    return out
 
 
 class BatchBuilder:
@@ -33,6 +54,7 @@ class BatchBuilder:
         self.codec = codec or BatchCodec()
         self.producer_id = producer_id
         self.defaults: dict[str, Any] = {name: getattr(settings, name) for name in DEFAULTED}
+        self.extra_defaults = extra_defaults(settings)
         self.next_seq: dict[str, int] = {}
 
     def build(self, license_id: str, flat: Sequence[Any]) -> bytes:
@@ -46,10 +68,24 @@ class BatchBuilder:
             "sequence": range(seq, seq + n),
         }
         defaults = self.defaults
-        for i, name in enumerate(ROW_FIELDS):
+        for i, name in enumerate(ROW_FIELDS[:EXTRA]):
             col = flat[i::ROW_WIDTH]
             if name in defaults and None in col:
                 d = defaults[name]
                 col = [d] * n if col.count(None) == n else [d if v is None else v for v in col]
             columns[name] = col
+        columns.update(self._extra_columns(flat[EXTRA::ROW_WIDTH], n))
         return self.codec.encode(columns)
+
+    def _extra_columns(self, extras: Sequence[tuple[Any, ...] | None], n: int) -> dict[str, Sequence[Any]]:
+        """The v2 columns from the rows' ``extra`` slots, defaults filled in."""
+        defaults = self.extra_defaults
+        if extras.count(None) == n:  # no call gave any v2 field: every column is its default
+            return {name: [defaults[name]] * n for name in EXTRA_FIELDS}
+        rows = [e or NO_EXTRA for e in extras]
+        out: dict[str, Sequence[Any]] = {}
+        for i, name in enumerate(EXTRA_FIELDS):
+            d = defaults[name]
+            col = [r[i] for r in rows]
+            out[name] = col if d is None else [d if v is None else v for v in col]
+        return out

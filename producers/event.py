@@ -12,6 +12,7 @@ from .errors import InvalidEventError
 
 STATUSES = frozenset({"ok", "error"})
 MAX_TEXT = 256  # bytes of any identifier or tag
+MAX_CATEGORIES = 32  # entries of data_categories
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MIN_TIME_US = 946_684_800 * 10**6  # 2000-01-01
@@ -96,3 +97,20 @@ def check_status(status: Any) -> str:
     if status not in STATUSES:
         raise InvalidEventError("status", f"must be one of {sorted(STATUSES)}, got {status!r}")
     return str(status)
+
+
+def check_id(name: str, value: Any) -> str:
+    """An optional reference (trace_id, decision_id, reservation_id): a non-empty identifier; absent is None."""
+    return check_text(name, value, required=True)
+
+
+def check_categories(value: Any) -> tuple[str, ...]:
+    """data_categories: a list, tuple or set of tags, kept as a tuple in the order given, duplicates dropped."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise InvalidEventError("data_categories", f"must be a list of strings, got {type(value).__name__}")
+    if len(value) > MAX_CATEGORIES:
+        raise InvalidEventError("data_categories", f"more than {MAX_CATEGORIES} entries ({len(value)})")
+    items = sorted(value) if isinstance(value, (set, frozenset)) and all(type(v) is str for v in value) else value
+    for item in items:
+        check_text("data_categories", item, required=True)
+    return tuple(dict.fromkeys(items))

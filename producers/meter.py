@@ -18,7 +18,7 @@ import threading
 import time
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from meterstream.errors import ConfigError
 
@@ -27,8 +27,9 @@ from .check import CheckResult, QuotaClient
 from .validate import KeyedCalls, LicenseClient
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
-from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_metric, check_event_id, check_event_time, check_hash, check_latency,
-                    check_status, check_text, payload_hash, unscaled_quantity)
+from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_categories, check_event_id, check_event_time,
+                    check_hash, check_id, check_latency, check_metric, check_status, check_text, payload_hash,
+                    unscaled_quantity)
 from .flusher import Flusher, FlusherStats
 from .ids import ID_COUNTER_LIMIT, EventIds
 from .settings import ProducerSettings
@@ -37,7 +38,8 @@ from .timing import Timed
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-_TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region")
+_TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region",
+                "provider", "source", "use_case", "sensitivity")
 
 
 def _check_quantity(quantity: Any) -> Decimal:
@@ -56,6 +58,7 @@ class Meter(KeyedCalls):
         self.settings = s = base.model_validate({**base.model_dump(), **overrides}) if overrides else base
         for name in _TEXT_FIELDS + ("model",):
             check_text(name, getattr(s, name))
+        check_categories(s.data_categories)
         self.producer_id = s.producer_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(4).hex()}"
         check_text("producer_id", self.producer_id, required=True)
         self._ids = EventIds()
@@ -86,7 +89,11 @@ class Meter(KeyedCalls):
                input: bytes | str | None = None, output: bytes | str | None = None,
                input_hash: str | None = None, output_hash: str | None = None,
                status: str = "ok", latency_us: int | None = None,
-               event_time_us: int | None = None, event_id: str | None = None) -> str:
+               event_time_us: int | None = None, event_id: str | None = None,
+               provider: str | None = None, source: str | None = None, user_id: str | None = None,
+               use_case: str | None = None, data_categories: Sequence[str] | None = None,
+               sensitivity: str | None = None, trace_id: str | None = None, stage: str | None = None,
+               decision_id: str | None = None, reservation_id: str | None = None) -> str:
         """Validate and enqueue one event; return its event id.
 
         Raises InvalidEventError (nothing enqueued), SpoolFullError (spool and
@@ -151,18 +158,42 @@ class Meter(KeyedCalls):
             check_event_time(event_time_us)
         if self._closed:
             raise MeterClosedError("meter is closed")
+        if (provider is None and source is None and user_id is None and use_case is None
+                and data_categories is None and sensitivity is None and trace_id is None and stage is None
+                and decision_id is None and reservation_id is None):
+            extra = None  # the usual call: no v2 field, one empty slot in the row (see batch.py)
+        else:
+            extra = self._extra(provider, source, user_id, use_case, data_categories, sensitivity, trace_id,
+                                stage, decision_id, reservation_id)
         if event_id is None:
             n = next(self._id_counter)  # atomic under the GIL; formatting inlined (hot path)
             eid = f"{self._id_prefix}{n:012x}" if n < ID_COUNTER_LIMIT else self._ids.format(n)
         else:
             eid = check_event_id(event_id)
         row = (eid, event_time_us, metric, quantity, feature, model, model_version, status, latency_us, team,
-               app, environment, purpose, hardware_id, region, input_hash, output_hash)
+               app, environment, purpose, hardware_id, region, input_hash, output_hash, extra)
         if self._flusher.spool_full or self._strict:
             self._append_slow(q, row)
         else:
             q.extend(row)  # atomic under the GIL: the flusher never sees half a row
         return eid
+
+    def _extra(self, provider: Any, source: Any, user_id: Any, use_case: Any, data_categories: Any,
+               sensitivity: Any, trace_id: Any, stage: Any, decision_id: Any,
+               reservation_id: Any) -> tuple[Any, ...]:
+        """The v2 fields of one call, validated, as the row's ``extra`` tuple (EXTRA_FIELDS order)."""
+        tags = {"provider": provider, "source": source, "user_id": user_id, "use_case": use_case,
+                "sensitivity": sensitivity, "stage": stage}
+        for name, value in tags.items():
+            if value is not None and (type(value) is not str or value not in self._valid):
+                self._check_text(name, value)
+        for name, value in (("trace_id", trace_id), ("decision_id", decision_id),
+                            ("reservation_id", reservation_id)):
+            if value is not None:
+                check_id(name, value)
+        categories = None if data_categories is None else check_categories(data_categories)
+        return (provider, source, user_id, use_case, categories, sensitivity, trace_id, stage, decision_id,
+                reservation_id)
 
     @staticmethod
     def _refuse_unhashable(**fields: Any) -> None:

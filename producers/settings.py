@@ -68,6 +68,14 @@ class ProducerSettings(KafkaSettings, Topics):
     model: str = Field("", description="Model name (required on every event: here or in the call).")
     model_version: str = Field("", description="Model version.")
     feature: str = Field("", description="Product feature that made the call.")
+    provider: str = Field("", description="Who serves the model, as OTel gen_ai.provider.name (openai, "
+                                          "anthropic, aws.bedrock, gcp.gemini, self-hosted...).")
+    source: str = Field("library", description="What records the events: library, otlp, openai-sdk, litellm...")
+    use_case: str = Field("", description="Inventory id of the use case (AI application) the calls belong to.")
+    sensitivity: str = Field("", description="Sensitivity tier of the data the calls process.")
+    data_categories: list[str] = Field(default_factory=list,
+                                       description="Categories of data the calls process (JSON list in the "
+                                                   "environment, e.g. '[\"pii\"]').")
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProducerSettings":

@@ -80,6 +80,9 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
 # -- column kinds ----------------------------------------------------------
 
 STR, LONG, BOOL, DEC, OPT_STR, OPT_LONG = "str", "long", "bool", "dec", "opt_str", "opt_long"
+# An array of strings per event (data_categories): the column is an array of arrays. Decoded as tuples:
+# immutable, so a block of one repeated value shares one, and decoded rows stay hashable.
+ARR_STR = "arr_str"
 
 
 def column_kind(avro_type: Any) -> str | None:
@@ -92,6 +95,8 @@ def column_kind(avro_type: Any) -> str | None:
     if isinstance(avro_type, dict):
         if avro_type.get("logicalType") == "decimal" and avro_type["type"] == "bytes":
             return DEC
+        if avro_type["type"] == "array":
+            return ARR_STR if column_kind(avro_type["items"]) == STR else None
         avro_type = avro_type["type"]
     return {"string": STR, "long": LONG, "int": LONG, "boolean": BOOL}.get(avro_type)
 
@@ -175,6 +180,15 @@ def _encode_same_length_strs(vals: Sequence[str], opt: bool) -> bytes | None:
     return (sep + sep.join(vals)).encode("latin-1")
 
 
+def _encode_sparse_same_length_strs(vals: Sequence[str | None]) -> bytes | None:
+    """Nullable ids of one length, some absent (trace ids on some calls only): one join, or None."""
+    present = [v for v in vals if v is not None]
+    if not present or len(set(map(len, present))) != 1 or not "".join(present).isascii():
+        return None
+    sep = "\x02" + zz(len(present[0])).decode("latin-1")
+    return "".join(["\x00" if v is None else sep + v for v in vals]).encode("latin-1")
+
+
 def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
     n = len(vals)
     first = vals[0]
@@ -188,17 +202,37 @@ def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
         fast = _encode_same_length_strs(vals, kind == OPT_STR)
         if fast is not None:
             return fast
+    elif kind == OPT_STR:
+        fast = _encode_sparse_same_length_strs(vals)
+        if fast is not None:
+            return fast
     cache: dict[Any, bytes]
     if kind == DEC:  # quantities repeat across batches: the cache outlives one batch
         cache = _DEC_CACHE
         if len(cache) > 65_536:
             cache.clear()
-    elif kind == STR:
+    elif kind in (STR, OPT_STR):
         cache = {}
+    elif kind == ARR_STR:
+        return _encode_string_arrays(vals)
     else:
         return b"".join([_encode_one(kind, v) for v in vals])
     get = cache.get
     return b"".join([get(v) or _remember(cache, kind, v) for v in vals])  # an item is never empty
+
+
+def _encode_string_arrays(vals: Sequence[Sequence[str]]) -> bytes:
+    """Items of an array-of-strings column; lists repeat within a batch (a service's few data
+    categories), so each distinct one is encoded once, keyed by its tuple."""
+    cache: dict[tuple[str, ...], bytes] = {}
+    out = []
+    for v in vals:
+        key = tuple(v)
+        item = cache.get(key)
+        if item is None:
+            item = cache[key] = _encode_one(ARR_STR, key)
+        out.append(item)
+    return b"".join(out)
 
 
 def _remember(cache: dict[Any, bytes], kind: str, v: Any) -> bytes:
@@ -217,6 +251,8 @@ def _encode_one(kind: str, v: Any) -> bytes:
         return zz(len(b)) + b
     if kind == BOOL:
         return b"\x01" if v else b"\x00"
+    if kind == ARR_STR:  # one positive-count block; an empty array is just the end marker
+        return zz(len(v)) + b"".join([_encode_one(STR, x) for x in v]) + b"\x00" if v else b"\x00"
     if v is None:
         return b"\x00"
     return b"\x02" + _encode_one(STR if kind == OPT_STR else LONG, v)
@@ -252,6 +288,10 @@ def _decode_items(kind: str, buf: bytes, pos: int, n: int, out: list[Any]) -> in
         for _ in range(n):
             append(buf[pos] == 1)
             pos += 1
+    elif kind == ARR_STR:
+        for _ in range(n):
+            items, pos = decode_column(STR, buf, pos, True)
+            append(tuple(items or ()))
     else:
         inner = STR if kind == OPT_STR else LONG
         for _ in range(n):
@@ -323,13 +363,25 @@ class Batch:
 class BatchCodec:
     """Encodes and decodes usage batches (columnar UsageBatch records)."""
 
-    def __init__(self, registry: SchemaRegistry | None = None) -> None:
+    def __init__(self, registry: SchemaRegistry | None = None, version: int | None = None) -> None:
+        """Reads every known version, resolved to the newest; writes the newest, or ``version``
+        (what a producer of that release writes: tests of old writers, a pinned rollout)."""
         self.registry = registry or default_registry()
-        self.schema = self.registry.latest(USAGE_BATCH)
+        self.reader = self.registry.latest(USAGE_BATCH)
+        self.schema = self._writer(version)
         self.header = MAGIC + self.schema.fingerprint
         self._plans: dict[bytes, list[tuple[str, str]]] = {}
+        self._defaults = event_defaults(self.registry)
 
-    def _plan(self, sv: SchemaVersion) -> list[tuple[str, str]]:
+    def _writer(self, version: int | None) -> SchemaVersion:
+        if version is None:
+            return self.reader
+        for sv in self.registry.versions(USAGE_BATCH):
+            if sv.version == version:
+                return sv
+        raise SchemaError(f"no usage_event v{version} among the shipped schemas")
+
+    def plan(self, sv: SchemaVersion) -> list[tuple[str, str]]:
         """(field, column kind) per field; a field type without a fast path is a schema error."""
         plan = self._plans.get(sv.fingerprint)
         if plan is None:
@@ -339,20 +391,32 @@ class BatchCodec:
                 if kind is None:
                     raise SchemaError(f"usage_event v{sv.version}: field {f['name']!r} has a type the batch "
                                       f"codec does not carry (string, long/int, boolean, decimal bytes, "
-                                      f"or a null union of string/long)")
+                                      f"array of strings, or a null union of string/long)")
                 plan.append((f["name"], kind))
             self._plans[sv.fingerprint] = plan
         return plan
 
     def encode(self, columns: dict[str, Sequence[Any]]) -> bytes:
-        """Encode a batch given as one sequence per field (all of the same length)."""
+        """Encode a batch given as one sequence per field (all of the same length).
+
+        A column left out gets its field's default in every row, so code that builds
+        columns of an earlier version keeps working; a field without a default must be given.
+        """
         parts = [self.header]
-        try:
-            for name, kind in self._plan(self.schema):
-                parts.append(encode_column(kind, columns[name]))
-        except KeyError as exc:
-            raise ValueError(f"batch is missing column {exc.args[0]!r}") from None
+        n = -1
+        for name, kind in self.plan(self.schema):
+            col = columns.get(name)
+            if col is None:
+                if n < 0:
+                    n = _column_length(columns)
+                col = self._default_column(name, n)
+            parts.append(encode_column(kind, col))
         return b"".join(parts)
+
+    def _default_column(self, name: str, n: int) -> list[Any]:
+        if name not in self._defaults:
+            raise ValueError(f"batch is missing column {name!r} (it has no default)")
+        return [self._defaults[name]] * n  # encoded only: sharing one default object is harmless
 
     def decode(self, value: bytes, fields: Iterable[str] | None = None) -> Batch:
         """Decode a message; with ``fields``, only those columns are materialised."""
@@ -362,7 +426,7 @@ class BatchCodec:
         wanted = set(fields) if fields is not None else None
         try:
             columns, pos = {}, HEADER_LEN
-            for name, kind in self._plan(writer):
+            for name, kind in self.plan(writer):
                 col, pos = decode_column(kind, value, pos, wanted is None or name in wanted)
                 if col is not None:
                     columns[name] = col
@@ -379,18 +443,30 @@ class BatchCodec:
     def _resolve(self, writer: SchemaVersion, columns: dict[str, list[Any]], count: int,
                  wanted: set[str] | None) -> None:
         """Avro resolution for added fields: fill the reader's default; drop removed ones."""
-        if writer.fingerprint == self.schema.fingerprint:
+        if writer.fingerprint == self.reader.fingerprint:
             return
-        reader_fields = {f["name"]: f for f in self.schema.schema["fields"]}
-        event_defaults = {f["name"]: f for f in self.registry.latest(USAGE_EVENT).schema["fields"]}
+        reader_fields = self.reader.field_names
         for name in list(columns):
             if name not in reader_fields:
                 del columns[name]
         for name in reader_fields:
             if name not in columns and (wanted is None or name in wanted):
-                if "default" not in event_defaults[name]:
+                if name not in self._defaults:
                     raise DecodeError(f"writer lacks {name!r} and the reader has no default")
-                columns[name] = [event_defaults[name]["default"]] * count
+                default = self._defaults[name]
+                columns[name] = [tuple(default) if isinstance(default, list) else default] * count
+
+
+def event_defaults(registry: SchemaRegistry) -> dict[str, Any]:
+    """Default of every field of the newest usage event that has one (a v1 writer's missing fields)."""
+    return {f["name"]: f["default"] for f in registry.latest(USAGE_EVENT).schema["fields"] if "default" in f}
+
+
+def _column_length(columns: dict[str, Sequence[Any]]) -> int:
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"batch columns differ in length ({sorted(lengths)})")
+    return lengths.pop() if lengths else 0
 
 
 def batch_count(value: bytes) -> int:

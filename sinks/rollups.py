@@ -1,6 +1,6 @@
 """Rebuilding rollup buckets from raw events (after repricing), with the same SQL as the views.
 
-Views in migration 0004 aggregate each insert into usage_events into
+Views in migrations 0004 and 0007 (keys) aggregate each insert into usage_events into
 usage_hourly, which cascades into usage_daily and then usage_monthly. A
 rebuild therefore works on whole calendar months: it deletes the months'
 buckets at all three levels and re-inserts the hourly rows from the raw
@@ -15,13 +15,15 @@ from datetime import datetime, timedelta, timezone
 from clickhouse_connect.driver.client import Client
 
 SYNC = {"mutations_sync": 2}
+KEYS = "license_id, provider, team, app, use_case, model, model_version, feature, stage, region, metric, currency"
 HOURLY_SELECT = (
-    "SELECT toStartOfHour(event_time) AS hour, license_id, team, app, model, model_version, feature, region, "
-    "metric, currency, count() AS events, countIf(status != 'ok') AS errors, countIf(unit_price IS NULL) AS unpriced, "
-    "sum(quantity) AS quantity, sum(ifNull(cost, toDecimal128(0, 18))) AS cost, "
+    f"SELECT toStartOfHour(event_time) AS hour, {KEYS}, count() AS events, countIf(status != 'ok') AS errors, "
+    "countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, "
+    "sum(ifNull(cost, toDecimal128(0, 18))) AS cost, "
     "uniqExactState(toString(hardware_id)) AS hardware FROM usage_events FINAL "
     "WHERE event_time >= {a:DateTime64(6, 'UTC')} AND event_time < {b:DateTime64(6, 'UTC')} "
-    "GROUP BY hour, license_id, team, app, model, model_version, feature, region, metric, currency")
+    f"GROUP BY hour, {KEYS}")
+HOURLY_COLUMNS = f"hour, {KEYS}, events, errors, unpriced, quantity, cost, hardware"
 
 
 def month_start(t: datetime, add: int = 0) -> datetime:
@@ -38,5 +40,5 @@ def rebuild_rollups(client: Client, start: datetime, end: datetime) -> tuple[dat
                        "AND hour < {b:DateTime64(6, 'UTC')}", parameters=params, settings=SYNC)
     client.command("ALTER TABLE usage_monthly DELETE WHERE month >= toDate({a:DateTime64(6, 'UTC')}) "
                    "AND month < toDate({b:DateTime64(6, 'UTC')})", parameters=params, settings=SYNC)
-    client.command(f"INSERT INTO usage_hourly {HOURLY_SELECT}", parameters=params)
+    client.command(f"INSERT INTO usage_hourly ({HOURLY_COLUMNS}) {HOURLY_SELECT}", parameters=params)
     return a, b

@@ -2,8 +2,9 @@
 
 The sink never decodes events in Python on the normal path: ``accept`` checks
 each message's header (a usage batch of a known schema version, its event
-count) and ``write`` hands ClickHouse one Avro container per schema version
-(see ``usage_writer``), which drops event ids already stored, so a batch
+count) and ``write`` hands ClickHouse one Avro container of the newest schema
+version, older messages resolved to it by appending their default columns
+(see ``usage_writer``); the move drops event ids already stored, so a batch
 re-read after a crash is not counted twice.
 """
 
@@ -15,9 +16,9 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
 from meterstream.errors import MeterstreamError
-from meterstream.schemas import decode_header, default_registry
+from meterstream.schemas import default_registry
 from meterstream.schemas.codec import batch_count
-from meterstream.schemas.registry import USAGE_BATCH
+from meterstream.schemas.resolve import BatchResolver
 
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
 from .clickhouse import connect
@@ -36,17 +37,15 @@ class UsageTarget:
 
     def __init__(self, client: Client) -> None:
         self.registry = default_registry()
+        self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
-        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)))
+        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
         try:
-            fp = decode_header(value)
-            writer = self.registry.by_fingerprint(fp)
-            if writer.subject != USAGE_BATCH:
-                return Invalid(f"message holds {writer.subject}, not a usage batch")
-            return Row(fp, batch_count(value))
+            writer = self.resolver.writer(value)  # a usage batch of a version the newest one resolves
+            return Row(writer.fingerprint, batch_count(value))
         except (MeterstreamError, IndexError) as exc:
             return Invalid(str(exc))
 

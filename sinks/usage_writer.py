@@ -5,7 +5,9 @@ Two statements per flush:
 1. *Stage*: one Avro container (one record per Kafka message, with the flush
    id, partition and offset appended to each record) is inserted into the Null
    table ``usage_batches_in``; its view unrolls it into ``usage_staging``.
-   ClickHouse parses the Avro, not Python.
+   ClickHouse parses the Avro, not Python. Messages of every schema version
+   go into one container of the newest batch schema: an older message's body
+   gets its missing columns appended as defaults (``schemas/resolve.py``).
 2. *Move*: one insert-select copies into ``usage_events`` only the staged events
    whose id is not already there (and each id once), pricing them on the way.
    Rollup views fire on this insert, so they count each event once however
@@ -25,7 +27,8 @@ from typing import Any, Callable, Sequence
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
-from meterstream.schemas.codec import HEADER_LEN, zz
+from meterstream.schemas.codec import zz
+from meterstream.schemas.resolve import BatchResolver
 
 from .avro_container import container
 from .errors import SinkError
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("event_id, event_time, license_id, producer_id, sequence, feature, model, model_version, metric, "
                  "quantity, status, latency_us, team, app, environment, purpose, hardware_id, region, "
-                 "input_hash, output_hash")
+                 "input_hash, output_hash, provider, source, user_id, use_case, data_categories, sensitivity, "
+                 "trace_id, stage, decision_id, reservation_id")
 _EXTRA_FIELDS = [{"name": "flush_id", "type": "long"}, {"name": "kafka_partition", "type": "int"},
                  {"name": "kafka_offset", "type": "long"}]
 
@@ -61,16 +65,23 @@ DeadLetterFn = Callable[[Message, str], None]
 class UsageWriter:
     """Stages and moves flushes of usage messages; isolates messages ClickHouse refuses."""
 
-    def __init__(self, client: Client, dead_letter: DeadLetterFn) -> None:
+    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None) -> None:
         self.client = client
         self.dead_letter = dead_letter
-        self._schemas: dict[bytes, dict[str, Any]] = {}
+        self.resolver = resolver or BatchResolver()
+        schema = copy.deepcopy(self.resolver.latest.schema)
+        schema["fields"] = [*schema["fields"], *_EXTRA_FIELDS]
+        self._container_schema = schema
 
     def write(self, groups: dict[bytes, tuple[dict[str, Any], list[Message]]]) -> int:
-        """Write messages grouped by writer fingerprint; return the flush id used."""
+        """Write messages (grouped by writer fingerprint, as the sink accepted them); return the flush id.
+
+        Every group is staged in the newest schema, so one container carries them all.
+        """
         flush_id = random.getrandbits(63)
-        for fp, (schema, msgs) in groups.items():
-            self._stage_isolating(flush_id, fp, schema, msgs)
+        msgs = [m for _, group in groups.values() for m in group]
+        if msgs:
+            self._stage_isolating(flush_id, msgs)
         try:
             self.client.command(MOVE_SQL, parameters={"flush": flush_id})
             self.client.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")
@@ -78,24 +89,17 @@ class UsageWriter:
             raise SinkError(f"moving flush {flush_id} into usage_events failed: {exc}") from exc
         return flush_id
 
-    def _container_schema(self, fp: bytes, schema: dict[str, Any]) -> dict[str, Any]:
-        out = self._schemas.get(fp)
-        if out is None:
-            out = copy.deepcopy(schema)
-            out["fields"] = [*out["fields"], *_EXTRA_FIELDS]
-            self._schemas[fp] = out
-        return out
-
-    def _stage(self, flush_id: int, fp: bytes, schema: dict[str, Any], msgs: Sequence[Message]) -> None:
+    def _stage(self, flush_id: int, msgs: Sequence[Message]) -> None:
         tail = zz(flush_id)
-        bodies = [(m.value() or b"")[HEADER_LEN:] + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
-        data = container(self._container_schema(fp, schema), bodies)
+        body = self.resolver.body
+        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
+        data = container(self._container_schema, bodies)
         self.client.raw_insert("usage_batches_in", insert_block=data, fmt="Avro")
 
-    def _stage_isolating(self, flush_id: int, fp: bytes, schema: dict[str, Any], msgs: Sequence[Message]) -> None:
+    def _stage_isolating(self, flush_id: int, msgs: Sequence[Message]) -> None:
         """Stage ``msgs``; if ClickHouse refuses them, bisect to dead-letter only the bad ones."""
         try:
-            self._stage(flush_id, fp, schema, msgs)
+            self._stage(flush_id, msgs)
             return
         except Exception as exc:  # noqa: BLE001 - refused data or unreachable server: told apart below
             self._check_reachable(exc)
@@ -104,8 +108,8 @@ class UsageWriter:
                 return
             log.warning("ClickHouse refused %d messages (%s); isolating the bad ones", len(msgs), _first_line(exc))
         half = len(msgs) // 2
-        self._stage_isolating(flush_id, fp, schema, msgs[:half])
-        self._stage_isolating(flush_id, fp, schema, msgs[half:])
+        self._stage_isolating(flush_id, msgs[:half])
+        self._stage_isolating(flush_id, msgs[half:])
 
     def _check_reachable(self, cause: Exception) -> None:
         try:

@@ -5,6 +5,12 @@ effective_from,effective_to[,tier_from]``. version_pattern is an exact
 version, ``<major>.*`` or ``*``; effective_to empty means open-ended;
 tier_from (default 0) starts a graduated tier at that monthly volume per
 license. Output-based prices are plain metrics (``pages``, ``images``).
+
+``cached_input_tokens`` and ``reasoning_tokens`` are counted *inside*
+``input_tokens`` / ``output_tokens`` (as OpenTelemetry counts them), so their
+price is an adjustment to the including metric's price, and it alone may be
+negative: a cached input token billed at half the input price is listed at
+minus half the input price; reasoning tokens billed as output tokens, at 0.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
+from meterstream.schemas.units import COUNTED_INSIDE
 
 from ..errors import SinkError
 
@@ -37,13 +45,17 @@ def _time(value: str, line: int, name: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def _decimal(value: str, line: int, name: str) -> Decimal:
+def _decimal(value: str, line: int, name: str, signed: bool = False) -> Decimal:
+    """A price or volume: at most 12 decimals, >= 0 unless ``signed`` (adjustments of contained metrics)."""
     try:
         d = Decimal(value)
     except InvalidOperation:
         raise CatalogError(f"line {line}: {name} {value!r} is not a decimal number") from None
-    if d < 0 or d.as_tuple().exponent < -12:  # type: ignore[operator]
-        raise CatalogError(f"line {line}: {name} {value!r} must be >= 0 with at most 12 decimals")
+    if not d.is_finite() or d.as_tuple().exponent < -12:  # type: ignore[operator]
+        raise CatalogError(f"line {line}: {name} {value!r} must be a number with at most 12 decimals")
+    if d < 0 and not signed:
+        raise CatalogError(f"line {line}: {name} {value!r} must be >= 0 (only the metrics counted inside "
+                           f"another, {', '.join(sorted(COUNTED_INSIDE))}, take negative adjustments)")
     return d
 
 
@@ -61,7 +73,8 @@ def parse_catalog(path: Path) -> list[dict[str, Any]]:
             if end <= start:
                 raise CatalogError(f"line {line}: effective_to must be after effective_from")
             rows.append({"model": r["model"], "version_pattern": r["version_pattern"] or "*",
-                         "metric": r["metric"], "unit_price": _decimal(r["unit_price"], line, "unit_price"),
+                         "metric": r["metric"],
+                         "unit_price": _decimal(r["unit_price"], line, "unit_price", r["metric"] in COUNTED_INSIDE),
                          "tier_from": _decimal(r.get("tier_from") or "0", line, "tier_from"),
                          "currency": r["currency"].upper(), "effective_from": start, "effective_to": end})
     if not rows:

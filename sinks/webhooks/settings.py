@@ -7,7 +7,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from meterstream.config import KafkaSettings, Topics
 from meterstream.kafka.topics import DEFAULT_STATE_RETENTION_S
 
-DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]  # 24 h 35 min 5 s in all
+DEFAULT_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]  # 27 h 35 min 5 s in all
 
 
 class WebhookSettings(KafkaSettings, Topics):

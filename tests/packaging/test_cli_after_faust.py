@@ -6,5 +6,6 @@ import faust  # noqa: F401  (imported first, as any test of the processor does)
 
 from meterstream import cli
 
+
 def test_pipeline_installed_after_faust_was_imported() -> None:
     assert cli.pipeline_installed()

@@ -47,7 +47,7 @@ def _flusher(tmp_path: Path) -> tuple[Flusher, FakeDelivery, dict[str, list[Any]
 
 def _row(i: int) -> tuple[Any, ...]:
     return (f"00000000-0000-8000-8000-{i:012x}", 1_767_225_600_000_000 + i, "inferences", 10**6, None, None,
-            None, "ok", None, None, None, None, None, None, None, None, None)
+            None, "ok", None, None, None, None, None, None, None, None, None, None)
 
 
 def test_fatal_producer_error_resets_the_client_and_replays_from_the_spool(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_batches_are_split_to_fit_the_message_size_limit(tmp_path) -> None:
     f = Flusher(s, {}, BatchBuilder(s, "p"), spool, Delivery(s))
     f.replaying = True  # spool only: no broker here
     rows = [(f"00000000-0000-8000-8000-{i:012x}", 1_767_225_600_000_000 + i, "inferences", 10**6, None, None,
-             None, "ok", None, None, None, None, None, None, None, "a" * 64, "b" * 64) for i in range(1000)]
+             None, "ok", None, None, None, None, None, None, None, "a" * 64, "b" * 64, None) for i in range(1000)]
     f._hold("lic-1", [v for row in rows for v in row])
     f._write_held()
     records = spool.unacked(1 << 30, set())

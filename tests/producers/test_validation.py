@@ -57,6 +57,21 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("input", {"input": 12345}, "bytes or str"),
     ("output", {"output": {"text": "x"}}, "bytes or str"),
     ("input", {"input": b"x" * 2048}, "exceeds max_payload_bytes"),
+    ("provider", {"provider": 3}, "must be a string"),
+    ("source", {"source": "s" * 300}, "longer than 256"),
+    ("user_id", {"user_id": "a\x00"}, "NUL"),
+    ("use_case", {"use_case": ["uc"]}, "must be a string"),
+    ("sensitivity", {"sensitivity": 1}, "must be a string"),
+    ("stage", {"stage": b"generate"}, "must be a string"),
+    ("data_categories", {"data_categories": "pii"}, "must be a list of strings"),
+    ("data_categories", {"data_categories": {"pii": 1}}, "must be a list of strings"),
+    ("data_categories", {"data_categories": ["pii", 3]}, "must be a string"),
+    ("data_categories", {"data_categories": [""]}, "required"),
+    ("data_categories", {"data_categories": [f"c{i}" for i in range(40)]}, "more than 32"),
+    ("trace_id", {"trace_id": ""}, "required"),
+    ("trace_id", {"trace_id": 12345}, "must be a string"),
+    ("decision_id", {"decision_id": "\udfff"}, "surrogate"),
+    ("reservation_id", {"reservation_id": "r" * 257}, "longer than 256"),
 ]
 
 
@@ -87,11 +102,16 @@ def test_invalid_settings_are_refused_at_construction(offline_meter) -> None:
         ProducerSettings(fsync="sometimes")
     with pytest.raises(ConfigError, match="lingerms"):
         offline_meter(lingerms=5)
+    with pytest.raises(InvalidEventError, match="provider"):
+        offline_meter(provider="\x00")
+    with pytest.raises(InvalidEventError, match="data_categories"):
+        offline_meter(data_categories=["ok", ""])
 
 
 def test_good_events_of_every_kind_are_accepted(offline_meter) -> None:
     meter = offline_meter(model="llama-3")
-    for metric in ("input_tokens", "output_tokens", "inferences", "pages", "images", "gpu_seconds"):
+    for metric in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "inferences",
+                   "pages", "images", "gpu_seconds"):
         meter.record("lic-1", metric, 3)
     meter.record("lic-1", "gpu_seconds", Decimal("0.000001"))
     meter.record("lic-1", "gpu_seconds", 1.25)
@@ -100,7 +120,53 @@ def test_good_events_of_every_kind_are_accepted(offline_meter) -> None:
     meter.record("lic-1", "inferences", input_hash=hashlib.sha256(b"x").hexdigest())
     given = str(uuid.uuid4())
     assert meter.record("lic-1", "inferences", event_id=given) == given
-    assert meter.buffered() == 12
+    meter.record("lic-1", "output_tokens", 9, provider="anthropic", source="otlp", user_id="u-1", use_case="uc-7",
+                 data_categories=("pii", "phi", "pii"), sensitivity="restricted", trace_id="0af7651916cd43dd",
+                 stage="generate", decision_id="dec-1", reservation_id="res-1")
+    meter.record("lic-1", "inferences", data_categories=[], stage="")
+    meter.record("lic-1", "inferences", data_categories={"phi", "pii"})
+    assert meter.buffered() == 17
+
+
+def _built(meter: Any, license_id: str) -> dict[str, list[Any]]:
+    """Columns of the batch the meter's flusher would build from what is buffered for ``license_id``."""
+    from meterstream.producers.batch import BatchBuilder
+    from meterstream.schemas import BatchCodec
+
+    flat = list(meter._queues[license_id])
+    return BatchCodec().decode(BatchBuilder(meter.settings, "p").build(license_id, flat)).columns
+
+
+def test_v2_fields_travel_and_meter_defaults_fill_the_rest(offline_meter) -> None:
+    meter = offline_meter(model="m", provider="self-hosted", use_case="uc-1", sensitivity="internal",
+                          data_categories=["pii"])
+    meter.record("lic-9", "inferences")
+    meter.record("lic-9", "input_tokens", 5, provider="openai", user_id="u", data_categories=["phi", "phi"],
+                 trace_id="t" * 32, stage="retrieve", decision_id="d-1", reservation_id="r-1")
+    meter.record("lic-9", "cached_input_tokens", 4, source="openai-sdk", data_categories=[], sensitivity="")
+    cols = _built(meter, "lic-9")
+    assert cols["provider"] == ["self-hosted", "openai", "self-hosted"]
+    assert cols["source"] == ["library", "library", "openai-sdk"]
+    assert cols["user_id"] == ["", "u", ""] and cols["use_case"] == ["uc-1"] * 3
+    assert cols["data_categories"] == [("pii",), ("phi",), ()]
+    assert cols["sensitivity"] == ["internal", "internal", ""]
+    assert cols["trace_id"] == [None, "t" * 32, None] and cols["stage"] == ["", "retrieve", ""]
+    assert cols["decision_id"] == [None, "d-1", None] and cols["reservation_id"] == [None, "r-1", None]
+    assert cols["metric"] == ["inferences", "input_tokens", "cached_input_tokens"]
+
+
+def test_timed_and_arecord_take_the_v2_fields(offline_meter) -> None:
+    import asyncio
+
+    meter = offline_meter(model="m")
+    with meter.timed("lic-8", provider="anthropic", trace_id="abc", stage="rerank"):
+        pass
+    asyncio.run(meter.arecord("lic-8", "reasoning_tokens", 7, provider="openai", stage="generate"))
+    with pytest.raises(InvalidEventError, match="stage"):
+        asyncio.run(meter.arecord("lic-8", "inferences", stage=7))
+    cols = _built(meter, "lic-8")
+    assert cols["provider"] == ["anthropic", "openai"] and cols["stage"] == ["rerank", "generate"]
+    assert cols["trace_id"] == ["abc", None] and cols["source"] == ["library"] * 2
 
 
 def test_ids_are_unique_rfc4122_uuids() -> None:

@@ -11,7 +11,8 @@ import pytest
 from fastavro import schemaless_reader
 
 from meterstream.schemas import BatchCodec
-from meterstream.schemas.codec import DEC, HEADER_LEN, LONG, OPT_LONG, OPT_STR, STR, _encode_items, _encode_one
+from meterstream.schemas.codec import (ARR_STR, DEC, HEADER_LEN, LONG, OPT_LONG, OPT_STR, STR, _encode_items,
+                                       _encode_one, decode_column, encode_column)
 
 rng = random.Random(5)
 NOW_US = time.time_ns() // 1000
@@ -38,6 +39,14 @@ CASES: list[tuple[str, list[Any]]] = [(LONG, c) for c in _long_cases()] + [
     (OPT_STR, [f"{rng.getrandbits(256):064x}" for _ in range(100)]),
     (OPT_STR, [f"{rng.getrandbits(256):064x}", None]),
     (DEC, [rng.randint(0, 10**18) for _ in range(100)] + [0, 1, 127, 128, 255, 256]),
+    (OPT_STR, [None, "ab", None, "é", "ab", None]),
+    (OPT_STR, [None] * 5 + ["x" * 200]),
+    (OPT_STR, [f"{rng.getrandbits(128):032x}" if i % 3 else None for i in range(100)]),
+    (OPT_STR, [None, "éé", None, "ab"]),
+    (ARR_STR, [[], ["pii"], ("pii", "phi"), [], ["ü" * 70]]),
+    (ARR_STR, [["pii", "phi"]] * 20 + [[]]),
+    (ARR_STR, [[]] * 7),
+    (ARR_STR, [[f"c{i}" for i in range(k)] for k in range(40)]),
 ]
 
 
@@ -68,3 +77,10 @@ def test_a_realistic_batch_reads_back_with_fastavro() -> None:
     assert record["input_hash"] == columns["input_hash"]
     decoded = codec.decode(value)
     assert decoded.columns["quantity"] == columns["quantity"] and decoded.count == n
+
+
+@pytest.mark.parametrize(("kind", "vals"), CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(CASES)])
+def test_every_column_decodes_to_what_was_encoded(kind: str, vals: list[Any]) -> None:
+    col, end = decode_column(kind, encode_column(kind, vals), 0, True)
+    expected = [tuple(v) for v in vals] if kind == ARR_STR else list(vals)
+    assert col == expected and end == len(encode_column(kind, vals))

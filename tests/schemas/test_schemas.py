@@ -27,7 +27,24 @@ def sample_columns(n: int = 5) -> dict[str, list]:
         "status": ["ok"] * n, "latency_us": [None if i % 2 else i * 1000 for i in range(n)],
         "team": ["t"] * n, "app": ["a"] * n, "environment": ["prod"] * n, "purpose": [""] * n,
         "hardware_id": ["gpu-ü"] * n, "region": ["eu"] * n, "input_hash": [None] * n, "output_hash": ["a" * 64] * n,
+        **V2_FIELDS(n),
     }
+
+
+def V2_FIELDS(n: int) -> dict[str, list]:  # noqa: N802 - reads as a constant in the column literals
+    """Values of the v2 fields: repeated, varied, empty and nested arrays, nullable strings with gaps."""
+    return {
+        "provider": ["aws.bedrock"] * n, "source": ["library"] * n, "user_id": [f"u{i % 3}" for i in range(n)],
+        "use_case": ["uc-ü"] * n, "data_categories": [(), ("pii",), ("pii", "phi")] * (n // 3) + [("x",)] * (n % 3),
+        "sensitivity": ["confidential"] * n, "trace_id": [None if i % 2 else f"{i:032x}" for i in range(n)],
+        "stage": ["retrieve", "generate"] * (n // 2) + ["rerank"] * (n % 2), "decision_id": ["d-1"] * n,
+        "reservation_id": [None] * n,
+    }
+
+
+def v1_columns(n: int) -> dict[str, list]:
+    """The columns of a v1 batch (what a producer of the first release writes)."""
+    return {k: v for k, v in sample_columns(n).items() if k not in V2_FIELDS(0)}
 
 
 def test_every_subject_has_a_first_version() -> None:
@@ -123,3 +140,68 @@ def test_quantity_scale_is_the_schemas_decimal_scale() -> None:
     for bad in ("1.0000001", "-1", "nan", "abc", "1e999999", True, None, 10**12):
         with pytest.raises(ValueError):
             to_unscaled(bad)
+
+
+def test_usage_event_v2_is_the_newest_and_reads_v1() -> None:
+    reg = default_registry()
+    assert [v.version for v in reg.versions(USAGE_EVENT)][:2] == [1, 2]
+    assert [v.version for v in reg.versions(USAGE_BATCH)][:2] == [1, 2]
+    assert BatchCodec().schema.version == reg.latest(USAGE_BATCH).version >= 2
+
+
+def test_every_usage_version_only_appends_fields_with_defaults() -> None:
+    """The rule the sink's resolution (schemas/resolve.py) and ClickHouse's name matching rely on."""
+    versions = default_registry().versions(USAGE_EVENT)
+    for old, new in zip(versions, versions[1:]):
+        assert new.field_names[:len(old.field_names)] == old.field_names, (old.version, new.version)
+        added = new.schema["fields"][len(old.field_names):]
+        assert added and all("default" in f for f in added), new.version
+
+
+def test_v1_batches_decode_as_v2_with_defaults_like_fastavro_resolves_them() -> None:
+    v1, v2 = BatchCodec(version=1), BatchCodec()
+    cols = v1_columns(6)
+    value = v1.encode(cols)
+    assert value[2:10] == default_registry().versions(USAGE_BATCH)[0].fingerprint
+    batch = v2.decode(value)
+    assert batch.writer.version == 1
+    assert batch.columns == {**cols, "provider": [""] * 6, "source": [""] * 6, "user_id": [""] * 6,
+                             "use_case": [""] * 6, "data_categories": [()] * 6, "sensitivity": [""] * 6,
+                             "trace_id": [None] * 6, "stage": [""] * 6, "decision_id": [None] * 6,
+                             "reservation_id": [None] * 6}
+    record = schemaless_reader(io.BytesIO(value[10:]), v1.schema.parsed, v2.schema.parsed)
+    assert record["data_categories"] == [] and record["provider"] == []  # the batch's default: no events
+    assert v2.decode(value, fields=["metric", "stage"]).columns == {"metric": cols["metric"], "stage": [""] * 6}
+
+
+def test_encode_fills_left_out_columns_with_defaults() -> None:
+    codec, cols = BatchCodec(), v1_columns(4)
+    got = codec.decode(codec.encode(cols)).columns
+    assert {k: got[k] for k in cols} == cols
+    assert got["provider"] == [""] * 4 and got["data_categories"] == [()] * 4 and got["trace_id"] == [None] * 4
+    with pytest.raises(ValueError, match="event_id"):
+        codec.encode({k: v for k, v in sample_columns(2).items() if k != "event_id"})
+
+
+def test_data_categories_decode_as_tuples_whatever_sequence_was_encoded() -> None:
+    codec = BatchCodec()
+    cols = dict(sample_columns(50), data_categories=[["pii", "financial"]] * 50)  # one block, decoded once
+    got = codec.decode(codec.encode(cols)).columns["data_categories"]
+    assert got == [("pii", "financial")] * 50
+    assert len({tuple(sorted(r.items())) for r in codec.decode(codec.encode(cols)).rows()}) == 50  # hashable
+
+
+def test_resolver_appends_defaults_to_v1_bodies() -> None:
+    from meterstream.schemas.resolve import BatchResolver
+
+    resolver, v1, v2 = BatchResolver(), BatchCodec(version=1), BatchCodec()
+    value = v1.encode(v1_columns(5))
+    body = resolver.body(value)
+    assert v2.decode(v2.header + body).columns == v2.decode(value).columns
+    record = schemaless_reader(io.BytesIO(body), v2.schema.parsed, None)
+    assert record["data_categories"] == [[]] * 5 and record["trace_id"] == [None] * 5
+    current = v2.encode(sample_columns(3))
+    assert resolver.body(current) == current[10:]
+    with pytest.raises(UnknownSchemaError):
+        resolver.body(RecordCodec(ALERT).encode({"alert_id": "a", "kind": "k", "license_id": "l",
+                                                 "created_at": 0, "evidence": {}}))

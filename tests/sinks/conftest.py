@@ -57,6 +57,12 @@ def batch(license_id: str, n: int, *, when: datetime, model: str = "m", version:
     }
 
 
+def tagged(columns: dict[str, list[Any]], **fields: Any) -> dict[str, list[Any]]:
+    """``columns`` with each v2 field in ``fields`` set to that value on every event."""
+    n = len(columns["event_id"])
+    return {**columns, **{name: [value] * n for name, value in fields.items()}}
+
+
 def write(client: Any, *batches: dict[str, list[Any]]) -> list[str]:
     """Write batches as one flush through UsageWriter; return dead-letter reasons."""
     codec = BatchCodec()
@@ -73,4 +79,4 @@ def tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
-__all__ = ["Msg", "batch", "write", "USAGE_BATCH"]
+__all__ = ["Msg", "batch", "tagged", "write", "USAGE_BATCH"]

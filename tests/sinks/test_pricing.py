@@ -105,3 +105,13 @@ def test_bad_catalog_names_line_and_field(clickhouse, tmp_path: Path) -> None:
     p.write_text("model,version_pattern,metric,unit_price,currency,effective_from\nm,*,pages,abc,USD,2026-01-01\n")
     with pytest.raises(CatalogError, match="line 2: unit_price"):
         load_catalog(clickhouse, p)
+
+
+def test_only_metrics_counted_inside_another_take_negative_adjustments(clickhouse, tmp_path: Path) -> None:
+    p = tmp_path / "neg.csv"
+    p.write_text("model,version_pattern,metric,unit_price,currency,effective_from\nm,*,input_tokens,-1,USD,2026-01-01\n")
+    with pytest.raises(CatalogError, match="line 2: unit_price '-1' must be >= 0"):
+        load_catalog(clickhouse, p)
+    p.write_text("model,version_pattern,metric,unit_price,currency,effective_from\n"
+                 "m,*,cached_input_tokens,-0.000001,USD,2026-01-01\nm,*,reasoning_tokens,0,USD,2026-01-01\n")
+    assert load_catalog(clickhouse, p) >= 1

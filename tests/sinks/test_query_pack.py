@@ -12,7 +12,7 @@ from meterstream.sinks import query_pack
 from meterstream.sinks.budgets import load_budgets
 from meterstream.sinks.pricing.catalog import load_catalog
 from meterstream.sinks.record_sink import ALERT_COLUMNS, LICENSE_COLUMNS, alert_row, license_row
-from tests.sinks.conftest import batch, write
+from tests.sinks.conftest import batch, tagged, write
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -117,6 +117,68 @@ def test_tiered_cost(clickhouse, known) -> None:
             if known["tag"] in r["license_id"]}
     # l1: 1500 tokens of alpha: 1000 at 0.001 + 500 at 0.0005; l2: beta has one tier.
     assert rows == {known["l1"]: D("1.25"), known["l2"]: D("2")}
+
+
+@pytest.fixture
+def pipelines(clickhouse, tag, tmp_path: Path) -> dict[str, str]:
+    """v2 events: two providers, two sources, one two-stage trace, cached and reasoning tokens; and v1 events."""
+    m, team, lic = f"gamma-{tag}", f"team-c-{tag}", f"lic-v2-{tag}"
+    trace, other = f"{tag}{'0' * 24}", f"{tag}{'1' * 24}"
+    cat = tmp_path / "prices.csv"
+    cat.write_text("model,version_pattern,metric,unit_price,currency,effective_from,effective_to,tier_from\n"
+                   f"{m},*,input_tokens,0.001,USD,2026-01-01,,0\n{m},*,output_tokens,0.004,USD,2026-01-01,,0\n"
+                   f"{m},*,cached_input_tokens,-0.0005,USD,2026-01-01,,0\n"
+                   f"{m},*,reasoning_tokens,0,USD,2026-01-01,,0\n")
+    load_catalog(clickhouse, cat)
+    t = datetime(2026, 12, 2, 8)
+    write(clickhouse,
+          # trace: retrieve (openai, 100 input tokens, 40 of them cached) then generate (self-hosted, 50 output)
+          tagged(batch(lic, 1, when=t, model=m, team=team, quantity=100_000_000), provider="openai",
+                 source="openai-sdk", trace_id=trace, stage="retrieve"),
+          tagged(batch(lic, 1, when=t, model=m, team=team, metric="cached_input_tokens", quantity=40_000_000),
+                 provider="openai", source="openai-sdk", trace_id=trace, stage="retrieve"),
+          tagged(batch(lic, 2, when=t, model=m, team=team, metric="output_tokens", quantity=25_000_000),
+                 provider="self-hosted", source="library", trace_id=trace, stage="generate"),
+          tagged(batch(lic, 1, when=t, model=m, team=team, metric="reasoning_tokens", quantity=10_000_000),
+                 provider="self-hosted", source="library", trace_id=trace, stage="generate"),
+          tagged(batch(lic, 3, when=t, model=m, team=team, quantity=1_000_000), provider="openai",
+                 source="otlp", trace_id=other, stage="retrieve"),
+          batch(lic, 2, when=t, model=m, team=team, quantity=1_000_000))  # v1-shaped: no provider, no source
+    return {"m": m, "team": team, "lic": lic, "trace": trace}
+
+
+DEC = {"start": "2026-12-01 00:00:00", "end": "2027-01-01 00:00:00"}
+
+
+def test_spend_by_provider_model(clickhouse, pipelines) -> None:
+    rows = {(r["provider"], r["source"]): (r["events"], r["spend"])
+            for r in _run(clickhouse, "spend_by_provider_model", **DEC) if r["team"] == pipelines["team"]}
+    # openai-sdk: 100 input tokens at 0.001 and 40 cached at -0.0005 = 0.1 - 0.02; library: 50 output at 0.004
+    assert rows == {("openai", "openai-sdk"): (2, D("0.08")), ("self-hosted", "library"): (3, D("0.2")),
+                    ("openai", "otlp"): (3, D("0.003")), ("", ""): (2, D("0.002"))}
+
+
+def test_trace_stage_cost(clickhouse, pipelines) -> None:
+    rows = [(r["stage"], r["provider"], r["metric"], r["events"], r["quantity"], r["cost"])
+            for r in _run(clickhouse, "trace_stage_cost", trace=pipelines["trace"])]
+    assert sorted(rows) == [
+        ("generate", "self-hosted", "output_tokens", 2, D(50), D("0.2")),
+        ("generate", "self-hosted", "reasoning_tokens", 1, D(10), D(0)),
+        ("retrieve", "openai", "cached_input_tokens", 1, D(40), D("-0.02")),
+        ("retrieve", "openai", "input_tokens", 1, D(100), D("0.1"))]
+    assert _run(clickhouse, "trace_stage_cost", trace="no-such-trace") == []
+
+
+def test_rollups_keep_provider_use_case_and_stage(clickhouse, pipelines) -> None:
+    p = {"l": pipelines["lic"]}
+    daily = clickhouse.query("SELECT provider, use_case, stage, sum(events), sum(cost) FROM usage_daily "
+                             "WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
+    raw = clickhouse.query("SELECT provider, use_case, stage, count(), sum(ifNull(cost, toDecimal128(0, 18))) "
+                           "FROM usage_events WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL",
+                           parameters=p).result_rows
+    monthly = clickhouse.query("SELECT provider, use_case, stage, sum(events), sum(cost) FROM usage_monthly "
+                               "WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
+    assert daily == raw == monthly and ("self-hosted", "", "generate", 3, D("0.2")) in raw
 
 
 def test_missing_parameter_is_named(clickhouse) -> None:
