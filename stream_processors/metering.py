@@ -29,7 +29,7 @@ from .state import LicenseState, prune_days
 from .thresholds import Columns, judge_quotas
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",
-          "team", "hardware_id", "region")
+          "team", "hardware_id", "region", "reservation_id")  # reservation_id: usage event v2 (None before)
 DAY = Period("day")
 
 

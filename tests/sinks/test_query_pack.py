@@ -213,3 +213,20 @@ def test_validation_results_and_terms_in_force_at_the_time(clickhouse, known) ->
         column_names=RELEASE_COLUMNS)
     flagged = [r for r in _run(clickhouse, "unapproved_model_usage", **NOV) if r["license_id"] == l1]
     assert [(r["model_version"], r["events"]) for r in flagged] == [("1.0.0", 15)]
+
+
+def test_uses_that_were_never_validated(clickhouse, known) -> None:
+    from meterstream.sinks.record_sink import DECISION_COLUMNS, decision_row
+    from tests.sinks.conftest import tagged
+    tag, lx = known["tag"], f"licx-{known['tag']}"
+    at = datetime(2026, 11, 4, 9, tzinfo=UTC)
+    clickhouse.insert("license_decisions", [decision_row({
+        "decision_id": f"dec-{tag}", "kind": "validate", "license_id": lx, "valid": True, "code": "ok", "message": "",
+        "terms_version": None, "tier": "pro", "client": "", "feature": "", "metric": "inferences", "quantity": D(1),
+        "model": "m", "model_version": "", "hardware_id": "", "region": "", "reservation_id": "", "decided_at": at})],
+        column_names=DECISION_COLUMNS)
+    write(clickhouse, tagged(batch(lx, 3, when=datetime(2026, 11, 4, 10)), decision_id=f"dec-{tag}"),
+          tagged(batch(lx, 2, when=datetime(2026, 11, 4, 11)), decision_id="dec-forged"),
+          batch(lx, 1, when=datetime(2026, 11, 4, 12)))
+    rows = [r for r in _run(clickhouse, "unvalidated_usage", **NOV) if r["license_id"] == lx]
+    assert [(r["events"], r["without_decision_id"]) for r in rows] == [(3, 1)]

@@ -57,15 +57,17 @@ def test_reservations_hold_a_hard_limit_under_concurrency(start_worker, admin, t
             wait_for(lambda: _used(w.url, lic.license_id) == USED, 60, what=f"{lic.license_id} at {USED}")
 
         granted = [r for r in _race(lambda: meter.reserve(held_key, "inferences", EACH, ttl_s=60)) if r.valid]
-        for r in granted:
+        for i, r in enumerate(granted):
             assert r.reservation_id and r.license_id == held.license_id
-            meter.record(held.license_id, "inferences", EACH)  # the call ran: its actual use
+            actual = EACH if i else EACH - 2  # the first call used less than it reserved
+            meter.record(held.license_id, "inferences", actual, decision_id=r.decision_id,
+                         reservation_id=r.reservation_id)
         allowed = [r for r in _race(lambda: meter.validate(checked_key, quantity=EACH)) if r.valid]
         for _ in allowed:
             meter.record(checked.license_id, "inferences", EACH)
         meter.flush()
 
-    expected_held, expected_checked = USED + EACH * len(granted), USED + EACH * len(allowed)
+    expected_held, expected_checked = USED + EACH * len(granted) - 2, USED + EACH * len(allowed)
     wait_for(lambda: _used(w.url, held.license_id) == expected_held, 60, what="reserved use counted")
     wait_for(lambda: _used(w.url, checked.license_id) == expected_checked, 60, what="checked use counted")
     overshoot_held = max(0, expected_held - LIMIT)
@@ -75,5 +77,8 @@ def test_reservations_hold_a_hard_limit_under_concurrency(start_worker, admin, t
           f"overshoot {overshoot_checked}")
     assert len(granted) == (LIMIT - USED) // EACH and overshoot_held == 0
     assert overshoot_checked > 0  # what reservations prevent
+    # recording against the reservations closed them: the 2 units the first call did not use are free again
+    again = call(w.url, "/v1/reservations", held_key, {**VALIDATE_BODY, "quantity": "2"})[1]
+    assert again["valid"] and again["remaining"] == "2", again
     refused = call(w.url, "/v1/reservations", held_key, {**VALIDATE_BODY, "quantity": "1"})[1]
     assert refused["code"] == "quota_exceeded" and refused["reservation_id"] is None
