@@ -20,8 +20,8 @@ from meterstream.errors import ConfigError
 from .clickhouse import connect
 from .migrations import migrate
 from .query_endpoint.service import start_endpoint
-from .record_sink import alerts_sink, licenses_sink
-from .retention import apply_retention
+from .record_sink import alerts_sink, decisions_sink, licenses_sink, releases_sink
+from .retention import apply_decisions_retention, apply_retention
 from .settings import SinkSettings
 from .usage_sink import usage_sink
 from .webhooks.delivery_log import delivery_log_sink
@@ -37,6 +37,8 @@ FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable]] = {
     "usage": usage_sink,
     "alerts": alerts_sink,
     "licenses": licenses_sink,
+    "decisions": decisions_sink,
+    "releases": releases_sink,
     "webhooks": delivery_log_sink,
 }
 
@@ -50,6 +52,7 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     first = connect(settings.clickhouse_url)
     migrate(first)
     apply_retention(first, settings.sink_retention_months)
+    apply_decisions_retention(first, settings.sink_decisions_retention_days)
     endpoint = start_endpoint(settings, settings.clickhouse_url)  # reads of the embedded store while we hold it
     threads: list[threading.Thread] = []
     try:

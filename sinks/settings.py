@@ -34,12 +34,14 @@ class SinkSettings(ClickHouseSettings, QueryEndpointSettings):
                                                             "(record topics: at most 10,000)...")
     sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
     sink_consumers: str = Field(
-        "usage,alerts,licenses,webhooks",
-        description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, webhooks "
-                    "(the webhook delivery log). Each has its own consumer group, <sink_group>.<name> "
+        "usage,alerts,licenses,decisions,releases,webhooks",
+        description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, decisions, "
+                    "releases (the model-release catalog), webhooks (the webhook delivery log). Each has its own consumer group, <sink_group>.<name> "
                     "(usage: <sink_group>).")
     sink_retention_months: int = Field(
         0, ge=0, description="Months of raw usage_events kept (TTL applied at sink start); 0 keeps everything.")
+    sink_decisions_retention_days: int = Field(
+        0, ge=0, description="Days of license_decisions kept (TTL applied at sink start); 0 keeps everything.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed write.")
 
     def consumer_names(self) -> list[str]:

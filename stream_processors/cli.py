@@ -1,10 +1,11 @@
-"""Stream-processor subcommands: ``meterstream processor`` and ``meterstream license``."""
+"""Stream-processor subcommands: ``meterstream processor``, ``meterstream license`` and ``meterstream model``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from .license import catalog_admin
 from .license import cli as license_cli
 
 
@@ -13,6 +14,7 @@ def register(sub: Any) -> None:
     p.add_argument("--web-port", type=int, default=None, help="port of the quota HTTP views")
     p.set_defaults(handler=_processor)
     license_cli.register(sub)
+    catalog_admin.register(sub)
 
 
 def _processor(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from tests.stream_processors.factory import T0, US, columns, terms
 
 def roundtrip(st: LicenseState) -> LicenseState:
     raw = encode_state(st)
-    assert raw[0] == 1
+    assert raw[0] == 2  # layout v2 (v1 states are read, see test_validation)
     return decode_state(raw, "lic-1")
 
 
@@ -63,7 +63,7 @@ def test_layout_is_compact() -> None:
 
 @pytest.mark.parametrize("raw, words", [
     (b"", "empty value"),
-    (b"\x02[]", "unknown layout byte 0x02"),
+    (b"\x03[]", "unknown layout byte 0x03"),
     (b"\xc3\x01garbage", "unknown layout byte 0xc3"),
     (b"\x01not json", "layout 0x01"),
     (b"\x01[1,2,3]", "12 fields"),
