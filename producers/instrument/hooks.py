@@ -164,8 +164,9 @@ def patch(client: Any, op: Operation, recorder: CallRecorder) -> None:
     original = getattr(owner, op.method)
     if getattr(original, "__meterstream_wrapped__", False):
         raise ValueError(f"{op.path}.{op.method} of this client is already instrumented")
-    wrapper = _async_wrapper(original, op, recorder) if inspect.iscoroutinefunction(original) \
-        else _sync_wrapper(original, op, recorder)
+    # The SDKs' async methods are wrapped by sync decorators that return a coroutine: ask the class too.
+    is_async = inspect.iscoroutinefunction(original) or type(owner).__name__.startswith("Async")
+    wrapper = _async_wrapper(original, op, recorder) if is_async else _sync_wrapper(original, op, recorder)
     wrapper.__meterstream_wrapped__ = True  # type: ignore[attr-defined]
     setattr(owner, op.method, wrapper)
 
