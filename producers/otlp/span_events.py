@@ -31,7 +31,6 @@ USAGE_ATTRIBUTES = {
                                     "gen_ai.usage.cache_creation_input_tokens"),
     "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"),
 }
-_USAGE_NAMES = frozenset(name for names in USAGE_ATTRIBUTES.values() for name in names)
 _TEXT_FIELDS = ("team", "app", "environment", "purpose", "feature", "region", "hardware_id", "user_id",
                 "use_case", "sensitivity", "stage")
 _TRACE_ID, _SPAN_ID = re.compile(r"^[0-9a-f]{32}$"), re.compile(r"^[0-9a-f]{16}$")
@@ -56,9 +55,8 @@ class SpanUsage:
 
 
 def is_genai(attributes: dict[str, Any]) -> bool:
-    """True if the span is about a GenAI operation (any operation, provider or usage attribute)."""
-    return (OPERATION in attributes or PROVIDER[0] in attributes or PROVIDER[1] in attributes
-            or not _USAGE_NAMES.isdisjoint(attributes))
+    """True if the span is about a GenAI operation (it has a ``gen_ai.*`` attribute)."""
+    return any(name.startswith("gen_ai.") for name in attributes)
 
 
 def _first(attributes: dict[str, Any], names: tuple[str, ...]) -> Any:
