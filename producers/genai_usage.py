@@ -12,6 +12,7 @@ visible with its status and latency.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -47,9 +48,17 @@ class CallUsage:
         return found or [("inferences", 1)]
 
 
+_NS = EVENT_ID_NAMESPACE.bytes
+
+
 def deterministic_event_id(*parts: str) -> str:
-    """A UUID5 from ``parts``: the same call seen again (an exporter's retry) gets the same id."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(parts)))
+    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(parts)))``: the same call seen again (an exporter's retry)
+    gets the same id. Written out with hashlib: half the cost of building a UUID object, on the receiver's path."""
+    h = bytearray(hashlib.sha1(_NS + "/".join(parts).encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def record_usage(meter: "Meter", license_id: str, usage: CallUsage, *,

@@ -144,3 +144,11 @@ def test_attribute_map_file_errors_are_config_errors(tmp_path: Any) -> None:
     bad.write_text('{"licence": ["x"]}')
     with pytest.raises(ConfigError, match="licence"):
         AttributeMap.load(bad)
+
+
+def test_event_ids_are_uuid5_of_trace_span_and_metric() -> None:
+    import uuid
+
+    from meterstream.producers.genai_usage import EVENT_ID_NAMESPACE, deterministic_event_id
+    parts = ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "output_tokens")
+    assert deterministic_event_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(parts)))
