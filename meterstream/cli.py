@@ -23,6 +23,8 @@ Handler = Callable[[argparse.Namespace], int]
 PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
 PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "matplotlib",
                  "rich"}
+# Other extras: the top-level module a subcommand may miss -> the extra that brings it.
+EXTRA_OF = {**{name: "pipeline" for name in PIPELINE_DEPS}, "opentelemetry": "otlp", "google": "otlp"}
 
 # Each package adds its own subcommands through a ``register(subparsers)`` function.
 # Their names are written here too only so that, should a module fail to import on the
@@ -31,6 +33,7 @@ PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryp
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
     "meterstream.producers.cli": ("generate", "spool"),
+    "meterstream.producers.otlp.cli": ("otlp",),
     "meterstream.stream_processors.cli": ("processor", "license", "model"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.reports.cli": ("report", "dashboard"),
@@ -39,8 +42,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 
 
 def is_missing_pipeline_dep(exc: ModuleNotFoundError) -> bool:
-    """True if ``exc`` is about a dependency that only the pipeline extra installs."""
-    return (exc.name or "").split(".")[0] in PIPELINE_DEPS
+    """True if ``exc`` is about a dependency that only an extra (pipeline, otlp) installs."""
+    return (exc.name or "").split(".")[0] in EXTRA_OF
 
 
 def pipeline_installed() -> bool:
@@ -73,8 +76,10 @@ def optional_module(name: str) -> ModuleType | None:
 def _needs_pipeline(args: argparse.Namespace) -> int:
     """What a subcommand does when the pipeline extra it needs is not installed."""
     missing = getattr(args, "missing_module", None) or "a pipeline dependency"
-    print(f"meterstream {args.command}: needs the pipeline extra ({missing} is not installed); "
-          f"install it with: {PIPELINE_EXTRA}", file=sys.stderr)
+    extra = EXTRA_OF.get(missing.split(".")[0], "pipeline")
+    install = PIPELINE_EXTRA if extra == "pipeline" else f"pip install 'meterstream[{extra}]'"
+    print(f"meterstream {args.command}: needs the {extra} extra ({missing} is not installed); "
+          f"install it with: {install}", file=sys.stderr)
     return 2
 
 

@@ -244,6 +244,12 @@ class Meter(KeyedCalls):
         """Context manager / decorator timing one inference; records it with status and latency."""
         return Timed(self, license_id, metric, quantity, fields)
 
+    def instrument(self, client: Any, license_id: str, **fields: Any) -> Any:
+        """Meter every call of an official ``openai`` or ``anthropic`` client (sync or async, streaming too);
+        returns the client. ``fields`` are ``record()`` keywords (team, use_case, stage...)."""
+        from .instrument import instrument
+        return instrument(self, client, license_id, **fields)
+
     def check(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
               model: str | None = None, model_version: str | None = None) -> CheckResult:
         """Ask the quota service whether this use is allowed (cached; short timeout). Model and version

@@ -10,12 +10,14 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-METRICS = frozenset({"input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "inferences",
+METRICS = frozenset({"input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens",
+                     "reasoning_tokens", "inferences",
                      "pages", "images", "gpu_seconds"})
-# Metrics counted inside another one, as OpenTelemetry counts them (gen_ai.usage.cache_read.input_tokens
-# inside input_tokens, reasoning tokens inside output_tokens): recorded and priced as metrics of their own,
-# never added to their container when totals of tokens are asked.
-COUNTED_INSIDE = {"cached_input_tokens": "input_tokens", "reasoning_tokens": "output_tokens"}
+# Metrics counted inside another one, as OpenTelemetry counts them (gen_ai.usage.cache_read.input_tokens and
+# gen_ai.usage.cache_creation.input_tokens inside input_tokens, reasoning tokens inside output_tokens):
+# recorded and priced as metrics of their own, never added to their container when totals of tokens are asked.
+COUNTED_INSIDE = {"cached_input_tokens": "input_tokens", "cache_creation_input_tokens": "input_tokens",
+                  "reasoning_tokens": "output_tokens"}
 SCALE_DIGITS = 6
 SCALE = 10**SCALE_DIGITS
 MAX_UNSCALED = 10**18 - 1  # 18 digits of precision

@@ -24,6 +24,7 @@ NOT_DOCUMENTED: set[str] = set()
 
 def settings_classes() -> list[type[BaseSettings]]:
     pytest.importorskip("faust")  # the pipeline extra: processors, sink and webhooks
+    from meterstream.producers.otlp.settings import OtlpSettings
     from meterstream.producers.settings import ProducerSettings
     from meterstream.sinks.reports.settings import ReportSettings
     from meterstream.sinks.settings import ClickHouseSettings, SinkSettings
@@ -31,7 +32,7 @@ def settings_classes() -> list[type[BaseSettings]]:
     from meterstream.stream_processors.settings import ProcessorSettings
 
     return [KafkaSettings, Topics, ClickHouseSettings, ProducerSettings, ProcessorSettings, SinkSettings,
-            WebhookSettings, ReportSettings]
+            WebhookSettings, ReportSettings, OtlpSettings]
 
 
 def fields() -> dict[str, FieldInfo]:

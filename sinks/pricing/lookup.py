@@ -1,18 +1,22 @@
 """How an event finds its price: SQL expressions shared by the sink and by repricing.
 
-A catalog row prices (model, version pattern, metric) over an effective
-window. An event matches, most specific first: its exact ``model_version``,
-then ``<major>.*`` (the part before the first dot), then ``*``; the row whose
-window contains the event's time wins. Cost = quantity x unit price, computed
-in ClickHouse decimals: quantity has 6 decimals and unit prices 12, so the
-product (scale 18, stored as Decimal(38, 18)) is exact: nothing is rounded.
+A catalog row prices (provider, model, version pattern, metric) over an
+effective window. An event matches, most specific first: rows of its own
+``provider`` (when it names one), then rows for any provider (``''``); within
+each, its exact ``model_version``, then ``<major>.*`` (the part before the first
+dot), then ``*``; the row whose window contains the event's time wins. Cost =
+quantity x unit price, computed in ClickHouse decimals: quantity has 6 decimals
+and unit prices 12, so the product (scale 18, stored as Decimal(38, 18)) is
+exact: nothing is rounded.
 """
 
 from __future__ import annotations
 
-_KEYS = ("(model, toString(model_version), metric)",
-         "(model, concat(splitByChar('.', toString(model_version))[1], '.*'), metric)",
-         "(model, '*', metric)")
+_VERSIONS = ("toString(model_version)", "concat(splitByChar('.', toString(model_version))[1], '.*')", "'*'")
+
+
+def _key(provider: str, version: str) -> str:
+    return f"(toString({provider}), toString(model), {version}, toString(metric))"
 
 
 def _found(key: str) -> str:
@@ -21,8 +25,9 @@ def _found(key: str) -> str:
 
 def price_key() -> str:
     """SQL expression: the most specific catalog key that prices this event."""
-    k1, k2, k3 = _KEYS
-    return f"multiIf({_found(k1)}, {k1}, {_found(k2)}, {k2}, {k3})"
+    branches = [f"provider != '' AND {_found(_key('provider', v))}, {_key('provider', v)}" for v in _VERSIONS]
+    branches += [f"{_found(_key(repr(''), v))}, {_key(repr(''), v)}" for v in _VERSIONS[:2]]
+    return f"multiIf({', '.join(branches)}, {_key(repr(''), _VERSIONS[2])})"
 
 
 def priced_exprs(key: str = "price_key") -> dict[str, str]:

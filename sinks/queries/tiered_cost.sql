@@ -2,6 +2,7 @@
 -- A catalog row with tier_from = T prices the part of the license's monthly volume above T
 -- (up to the next tier); the per-event cost uses the first tier, so this query is the invoice
 -- figure for tiered metrics. Prices of the newest catalog version in force at the month's start.
+-- Tiers are per model across providers (catalog rows with provider = ''; the loader refuses provider tiers).
 -- Params: month Date (any day of the month).
 WITH tiers AS (
     SELECT model, metric, currency, tier_from, unit_price,
@@ -9,7 +10,7 @@ WITH tiers AS (
                (PARTITION BY model, metric, currency ORDER BY tier_from
                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS tier_to
     FROM price_catalog
-    WHERE catalog_version = (SELECT max(catalog_version) FROM price_catalog) AND version_pattern = '*'
+    WHERE catalog_version = (SELECT max(catalog_version) FROM price_catalog) AND version_pattern = '*' AND provider = ''
       AND effective_from <= toStartOfMonth({month:Date}) AND effective_to > toStartOfMonth({month:Date})),
 used AS (
     SELECT license_id, model, metric, currency, sum(quantity) AS quantity FROM usage_monthly

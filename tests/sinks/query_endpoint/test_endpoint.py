@@ -54,7 +54,8 @@ def test_clickhouse_connect_gets_what_the_engine_has(clickhouse, remote, feb_bud
     assert remote.query(sql, parameters={"t": feb_budget}).result_rows == direct
     assert direct and direct[0][2] == Decimal("7.25")
     params = {"month": "2024-02-01", "start_month": "2024-01-01", "end_month": "2024-02-01", "top": "5",
-              "start": "2024-02-01 00:00:00", "end": "2024-03-01 00:00:00", "license": "x", "metric": "input_tokens"}
+              "start": "2024-02-01 00:00:00", "end": "2024-03-01 00:00:00", "license": "x", "metric": "input_tokens",
+              "trace": "x"}
     for name in query_pack.names():
         text = query_pack.text(name)
         wanted = {k: params.get(k, _sample(t)) for k, t in query_pack.parameters(text).items()}
