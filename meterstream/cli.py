@@ -31,6 +31,7 @@ PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryp
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
     "meterstream.producers.cli": ("generate", "spool"),
+    "meterstream.producers.protect.cli": ("protect",),
     "meterstream.stream_processors.cli": ("processor", "license", "model"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.reports.cli": ("report", "dashboard"),
