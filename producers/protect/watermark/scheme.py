@@ -44,6 +44,7 @@ class GreenList:
         self._seeds: dict[int, int] = {}
         self._masks: OrderedDict[int, Any] = OrderedDict()
         self._cache = cache
+        self._spread: Any = None  # arange(vocab) * GOLDEN, computed once
 
     def seed(self, prev: int) -> int:
         s = self._seeds.get(prev)
@@ -63,8 +64,9 @@ class GreenList:
             return m
         np = require("numpy")
         with np.errstate(over="ignore"):
-            z = np.arange(self.vocab_size, dtype=np.uint64) * np.uint64(GOLDEN)
-            z ^= np.uint64(self.seed(prev))
+            if self._spread is None:
+                self._spread = np.arange(self.vocab_size, dtype=np.uint64) * np.uint64(GOLDEN)
+            z = self._spread ^ np.uint64(self.seed(prev))
             z = (z ^ (z >> np.uint64(30))) * np.uint64(M1)
             z = (z ^ (z >> np.uint64(27))) * np.uint64(M2)
             z ^= z >> np.uint64(31)
