@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meterstream.clock import now_us
@@ -77,7 +76,3 @@ def _wrap(dek: bytes, key_hash: str, machine: str, salt: bytes, license_id: str)
     kek = aesgcm(scrypt_key(key_hash.encode() + b"|" + machine.encode(), salt))
     nonce = secrets.token_bytes(12)
     return b64(nonce + kek.encrypt(nonce, dek, b"wrap|" + license_id.encode()))  # type: ignore[attr-defined]
-
-
-def write_license_file(path: Path, text: str) -> None:
-    path.write_text(text)
