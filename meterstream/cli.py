@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
     "meterstream.producers.cli": ("generate", "spool"),
     "meterstream.producers.otlp.cli": ("otlp",),
+    "meterstream.producers.protect.cli": ("protect",),
     "meterstream.stream_processors.cli": ("processor", "license", "model"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.reports.cli": ("report", "dashboard"),

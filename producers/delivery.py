@@ -44,11 +44,16 @@ class Delivery:
         log.warning("recreating the Kafka producer after a fatal error")
         self._producer = Producer(self._config)
 
-    def send(self, key: bytes, value: bytes, on_delivery: OnDelivery) -> None:
+    def send(self, key: bytes, value: bytes, on_delivery: OnDelivery,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
         """Hand one message to librdkafka; when its queue is full, serve callbacks and retry."""
         while True:
             try:
-                self._producer.produce(self.topic, value, key, on_delivery=on_delivery)
+                if headers:
+                    hs: list[tuple[str, str | bytes | None]] = list(headers)
+                    self._producer.produce(self.topic, value, key, on_delivery=on_delivery, headers=hs)
+                else:
+                    self._producer.produce(self.topic, value, key, on_delivery=on_delivery)
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message
 
@@ -26,11 +26,19 @@ from .batch import ROW_WIDTH, BatchBuilder
 from .delivery import Delivery
 from .errors import SpoolFullError
 from .settings import ProducerSettings
-from .spool import Pos, Spool
+from .spool import Headers, Pos, Spool
 
 log = logging.getLogger(__name__)
 
 REPLAY_CHUNK_BYTES = 8 << 20
+
+
+class Chain(Protocol):
+    """Signs each spooled batch into a per-license chain (``protect/offline.py``); None when unused."""
+
+    def link(self, key: bytes, value: bytes) -> Headers: ...
+
+    def commit(self, key: bytes) -> None: ...
 
 
 @dataclass
@@ -48,8 +56,9 @@ class Flusher:
     """State and steps of the background thread (run by :class:`~.meter.Meter`)."""
 
     def __init__(self, settings: ProducerSettings, queues: dict[str, list[Any]],
-                 builder: BatchBuilder, spool: Spool, delivery: Delivery) -> None:
+                 builder: BatchBuilder, spool: Spool, delivery: Delivery, chain: Chain | None = None) -> None:
         self.settings = settings
+        self.chain = chain
         self.queues = queues
         self.builder = builder
         self.spool = spool
@@ -139,17 +148,20 @@ class Flusher:
         held = self._held
         while held:
             key, value, n = held[0]
+            headers = self.chain.link(key, value) if self.chain is not None else None
             try:
-                pos = self.spool.append(key, value)
+                pos = self.spool.append(key, value, headers)
             except SpoolFullError as exc:
                 if not self.spool_full:
                     log.error("%s; %d batches wait in memory", exc, len(held))
                 self.spool_full = True
                 return
             held.popleft()
+            if self.chain is not None:
+                self.chain.commit(key)  # after the spool write: a restart finds the head in the spool
             self.stats.spooled_events += n
             if not self.replaying:
-                self._send(pos, key, value, n)
+                self._send(pos, key, value, n, headers)
         self.spool_full = False
 
     def _sync(self, now: float) -> None:
@@ -162,10 +174,14 @@ class Flusher:
 
     # -- delivery and replay
 
-    def _send(self, pos: Pos, key: bytes, value: bytes, n: int) -> None:
+    def _send(self, pos: Pos, key: bytes, value: bytes, n: int, headers: Headers | None = None) -> None:
         self._inflight.add(pos)
         try:
-            self.delivery.send(key, value, lambda err, msg: self._on_delivery(pos, n, err, msg))
+            on_delivery = lambda err, msg: self._on_delivery(pos, n, err, msg)  # noqa: E731
+            if headers:
+                self.delivery.send(key, value, on_delivery, headers)
+            else:
+                self.delivery.send(key, value, on_delivery)
         except ConnectionError as exc:  # fatal producer error: its in-flight messages will never report
             self._inflight.clear()
             self.delivery.reset()
@@ -198,7 +214,7 @@ class Flusher:
         failures = self.stats.failed_deliveries
         for rec in records:
             self.stats.replayed_batches += 1
-            self._send(rec.pos, rec.key, rec.value, batch_count(rec.value))
+            self._send(rec.pos, rec.key, rec.value, batch_count(rec.value), rec.headers)
             if self.stats.failed_deliveries != failures:
                 return  # the producer refused: back off before the next attempt
 

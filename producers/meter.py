@@ -31,6 +31,7 @@ from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_categories, c
                     check_hash, check_id, check_latency, check_metric, check_status, check_text, payload_hash,
                     unscaled_quantity)
 from .flusher import Flusher, FlusherStats
+from .protect import offline
 from .ids import ID_COUNTER_LIMIT, EventIds
 from .settings import ProducerSettings
 from .spool import open_spool
@@ -55,7 +56,8 @@ class Meter(KeyedCalls):
         unknown = sorted(set(overrides) - set(ProducerSettings.model_fields))
         if unknown:
             raise ConfigError(f"unknown producer settings: {', '.join(unknown)}")
-        self.settings = s = base.model_validate({**base.model_dump(), **overrides}) if overrides else base
+        s = base.model_validate({**base.model_dump(), **overrides}) if overrides else base
+        self.settings = s = offline.with_machine_identity(s)
         for name in _TEXT_FIELDS + ("model",):
             check_text(name, getattr(s, name))
         check_categories(s.data_categories)
@@ -73,7 +75,12 @@ class Meter(KeyedCalls):
         self._wake = threading.Event()
         self._force_until = 0.0  # flush(): the flusher takes every buffer until then, due or not
         self.spool = open_spool(s)
-        self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s))
+        try:
+            chain = offline.chain_for(s, self.spool.directory)
+        except Exception:
+            self.spool.close()
+            raise
+        self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s), chain)
         self._quota = QuotaClient(s)
         self._licenses = LicenseClient(s)
         self._thread = threading.Thread(target=self._run, name="meterstream-flusher", daemon=True)

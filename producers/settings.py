@@ -57,6 +57,12 @@ class ProducerSettings(KafkaSettings, Topics):
     check_cache_ttl_ms: int = Field(1000, ge=0, description="How long a quota answer is reused locally.")
     check_fail_open: bool = Field(True, description="When the quota service is unavailable: allow (True) "
                                                     "or refuse (False).")
+    # -- license-file deployments (issue 13: signed offline usage)
+    license_file: Path | None = Field(None, description="A license file (meterstream license export): each "
+                                      "spooled batch is chained and signed with the machine key it registers; "
+                                      "hardware_id defaults to the machine fingerprint.")
+    machine_key_file: Path | None = Field(None, description="This machine's offline-usage signing key; "
+                                          "default: <data dir>/keys/machine.key.")
     # -- defaults stamped on every event unless the call overrides them
     max_payload_bytes: int = Field(64 << 20, ge=1, description="Largest input/output payload hashed at the call.")
     team: str = Field("", description="Owning team.")

@@ -10,6 +10,9 @@ Framing of one record (little-endian)::
 
     MAGIC (4) | payload length (4) | CRC-32 of payload (4) | payload
     payload = key length (2) | key (license id, UTF-8) | message value
+    MAGIC2 records (with Kafka headers: the signed offline-usage chain, ``protect/offline.py``):
+    payload = key length (2) | key | headers length (4) | headers | message value
+    headers = count (1) | (name length (1) | name | value length (4) | value) ...
 
 The magic lets the reader resynchronise after a damaged record: it reports the
 damage (log + ``corrupt_records`` counter), scans forward to the next magic
@@ -30,17 +33,19 @@ from typing import Iterator
 from . import settings as _settings
 from .errors import SpoolError, SpoolFullError
 
-__all__ = ["Pos", "ScanStats", "Spool", "SpoolError", "SpoolFullError", "SpoolRecord", "frame", "open_spool", "scan"]
+__all__ = ["Headers", "Pos", "ScanStats", "Spool", "SpoolError", "SpoolFullError", "SpoolRecord", "frame", "open_spool", "scan"]
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"\xf0MS1"
+MAGIC2 = b"\xf0MS2"
 _HEAD = struct.Struct("<4sII")
 HEAD_LEN = _HEAD.size
 MAX_RECORD = 64 << 20
 SUFFIX = ".seg"
 
 Pos = tuple[int, int]  # (segment number, byte offset of the record)
+Headers = list[tuple[str, bytes]]
 
 
 @dataclass
@@ -50,12 +55,37 @@ class SpoolRecord:
     pos: Pos
     key: bytes
     value: bytes
+    headers: Headers = field(default_factory=list)
 
 
-def frame(key: bytes, value: bytes) -> bytes:
-    """The bytes of one record."""
-    payload = struct.pack("<H", len(key)) + key + value
-    return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+def encode_headers(headers: Headers) -> bytes:
+    out = [struct.pack("<B", len(headers))]
+    for name, value in headers:
+        n = name.encode()
+        out.append(struct.pack("<B", len(n)) + n + struct.pack("<I", len(value)) + value)
+    return b"".join(out)
+
+
+def decode_headers(data: bytes) -> Headers:
+    (count,), pos, out = struct.unpack_from("<B", data), 1, []
+    for _ in range(count):
+        (nlen,) = struct.unpack_from("<B", data, pos)
+        name = data[pos + 1:pos + 1 + nlen].decode()
+        (vlen,) = struct.unpack_from("<I", data, pos + 1 + nlen)
+        start = pos + 5 + nlen
+        out.append((name, data[start:start + vlen]))
+        pos = start + vlen
+    return out
+
+
+def frame(key: bytes, value: bytes, headers: Headers | None = None) -> bytes:
+    """The bytes of one record (MAGIC2 framing when it carries headers)."""
+    if not headers:
+        payload = struct.pack("<H", len(key)) + key + value
+        return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    blob = encode_headers(headers)
+    payload = struct.pack("<H", len(key)) + key + struct.pack("<I", len(blob)) + blob + value
+    return _HEAD.pack(MAGIC2, len(payload), zlib.crc32(payload)) + payload
 
 
 @dataclass
@@ -88,7 +118,7 @@ def _parse_at(data: bytes, pos: int, seg: int) -> tuple[SpoolRecord, int] | None
         return None
     magic, length, crc = _HEAD.unpack_from(data, pos)
     start, stop = pos + HEAD_LEN, pos + HEAD_LEN + length
-    if magic != MAGIC or length < 2 or length > MAX_RECORD or stop > len(data):
+    if magic not in (MAGIC, MAGIC2) or length < 2 or length > MAX_RECORD or stop > len(data):
         return None
     payload = data[start:stop]
     if zlib.crc32(payload) != crc:
@@ -96,13 +126,17 @@ def _parse_at(data: bytes, pos: int, seg: int) -> tuple[SpoolRecord, int] | None
     (klen,) = struct.unpack_from("<H", payload)
     if 2 + klen > length:
         return None
-    return SpoolRecord((seg, pos), payload[2:2 + klen], payload[2 + klen:]), stop
+    key, rest = payload[2:2 + klen], payload[2 + klen:]
+    if magic == MAGIC:
+        return SpoolRecord((seg, pos), key, rest), stop
+    (hlen,) = struct.unpack_from("<I", rest)
+    return SpoolRecord((seg, pos), key, rest[4 + hlen:], decode_headers(rest[4:4 + hlen])), stop
 
 
 def _resync(data: bytes, pos: int, seg: int) -> int:
     """Offset of the next record that parses, or the end of the data."""
     while True:
-        i = data.find(MAGIC, pos)
+        i = data.find(MAGIC[:3], pos)  # MAGIC or MAGIC2
         if i < 0:
             return len(data)
         if _parse_at(data, i, seg) is not None:
@@ -175,9 +209,9 @@ class Spool:
     def total_bytes(self) -> int:
         return sum(s.size for s in self._segments.values())
 
-    def append(self, key: bytes, value: bytes) -> Pos:
+    def append(self, key: bytes, value: bytes, headers: Headers | None = None) -> Pos:
         """Write one record (not yet fsynced); raise SpoolFullError beyond ``max_bytes``."""
-        data = frame(key, value)
+        data = frame(key, value, headers)
         if self.total_bytes + len(data) > self.max_bytes:
             raise SpoolFullError(f"spool {self.directory} is full ({self.total_bytes} of {self.max_bytes} "
                                  f"bytes): Kafka has not acknowledged its records")

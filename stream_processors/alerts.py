@@ -39,13 +39,17 @@ LICENSE_SUSPENDED = "license_suspended"
 SPEND_SPIKE = "spend_spike"
 SEQUENCE_GAP = "sequence_gap"
 SEQUENCE_REPEAT = "sequence_repeat"
+OFFLINE_CHAIN_GAP = "offline_chain_gap"          # signed offline usage (offline_chain.py): a batch dropped
+OFFLINE_CHAIN_INVALID = "offline_chain_invalid"  # ... altered, forged or signed by an unregistered key
+OFFLINE_CHAIN_REPLAY = "offline_chain_replay"    # ... sent again, or an old link replayed
 
 SEVERITY = {
     THRESHOLD: "warning", QUOTA_EXHAUSTED: "critical", NOT_YET_VALID: "warning", EXPIRED: "critical",
     MODEL_NOT_ALLOWED: "critical", HARDWARE_NOT_ALLOWED: "critical", HARDWARE_LIMIT: "critical",
     REGION_NOT_ALLOWED: "critical", FEATURE_NOT_ENABLED: "warning", UNKNOWN_LICENSE: "critical",
     LICENSE_REVOKED: "critical", LICENSE_SUSPENDED: "critical", SPEND_SPIKE: "warning",
-    SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info",
+    SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info", OFFLINE_CHAIN_GAP: "critical",
+    OFFLINE_CHAIN_INVALID: "critical", OFFLINE_CHAIN_REPLAY: "warning",
 }
 
 

@@ -37,6 +37,7 @@ from .key_index import Follower, KeyIndex
 from .license.registry import TermsCache
 from .license.releases import ReleaseCatalog
 from .metering import FIELDS, MeteringRules, apply_message
+from .offline_chain import OfflineChains, trusted_keys
 from .settings import ProcessorSettings
 from .state_table import LicenseKeyedTable, LicenseStates
 from .stats import Stats
@@ -106,6 +107,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     batch_codec, alert_codec = BatchCodec(), RecordCodec("alert")
     license_offsets: dict[int, int] = {}
     index, catalog = KeyIndex(), ReleaseCatalog()
+    chains = OfflineChains(app.Table("offline_chains", default=None, key_type=bytes, value_type=bytes,
+                                     partitions=settings.partitions), trusted_keys(settings))
     follower = Follower(settings, settings.licenses, settings.model_releases, index, catalog)
 
     @app.task
@@ -163,6 +166,12 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             if lic is None:
                 await await_licenses(msg.partition)
                 lic = terms.get(license_id)
+            chain_alerts, chain_state = chains.check(key, msg.headers, msg.value or b"", msg.offset,
+                                                     lic.tenant if lic else "")
+            for alert in chain_alerts:  # sent before the state is saved: a crash re-sends them (same ids)
+                await alerts_out.send(key=key, value=alert_codec.encode(alert))
+            if chain_state is not None:
+                chains.save(key, chain_state)
             state, applied = apply_message(
                 states.load(key), license_id, lic, msg.offset, batch.columns, rules,
                 flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""), catalog=catalog)
@@ -193,7 +202,7 @@ def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | No
     return event_id
 
 
-TABLES = ("license_terms", "license_state")
+TABLES = ("license_terms", "license_state", "offline_chains")
 
 
 def topics_of(settings: ProcessorSettings) -> list[TopicSpec]:

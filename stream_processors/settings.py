@@ -53,6 +53,9 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_tiers_file: Path | None = Field(
         None, description="TOML file of tiers added to (or replacing) the shipped free/pro/enterprise "
                           "templates that `license create --tier` applies.")
+    processor_trusted_keys_dir: Path | None = Field(
+        None, description="Vendor public keys (*.pub) that machine certificates of signed offline usage are "
+                          "checked against; default: <data dir>/keys/signing (where `license keygen` writes).")
 
     @property
     def canonical_url(self) -> str:

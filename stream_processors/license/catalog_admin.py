@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from meterstream.producers.protect import cli as protect_cli
 from meterstream.clock import from_micros, now_us
 from meterstream.config import KafkaSettings, Topics
 from meterstream.kafka import clients
@@ -73,10 +74,13 @@ def register(sub: Any) -> None:
     w.add_argument("version")
     ls = actions.add_parser("list", help="every release, oldest first per model")
     ls.add_argument("model", nargs="?")
+    protect_cli.add_model_commands(actions)  # model encrypt
     p.set_defaults(handler=_model)
 
 
 def _model(args: argparse.Namespace) -> int:
+    if args.model_action == "encrypt":
+        return protect_cli.model_encrypt(args)
     admin = CatalogAdmin()
     if args.model_action == "release":
         when = parse_time(args.released_at) if args.released_at else None

@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from meterstream.producers.protect import cli as protect_cli
+
 from ..errors import InvalidTermsError
 from .releases import RULE_HELP
 from .terms import DEFAULT_THRESHOLDS, LicenseTerms, QuotaTerm, grants, quota
@@ -70,6 +72,7 @@ def register(sub: Any) -> None:
     for name in ("retire-key", "suspend", "reactivate", "revoke", "delete", "show"):
         a = actions.add_parser(name, help=f"{name} a license")
         a.add_argument("license_id")
+    protect_cli.add_license_commands(actions)  # signing keys, license files, watermark detection
     p.set_defaults(handler=_license)
 
 
@@ -116,6 +119,8 @@ def _license(args: argparse.Namespace) -> int:
     from .admin import LicenseAdmin
     from .tiers import apply_tier, load_tiers
 
+    if args.license_action in protect_cli.LICENSE_ACTIONS:
+        return protect_cli.license_action(args)
     with LicenseAdmin() as admin:
         action, lid = args.license_action, args.license_id
         if action == "create":
