@@ -18,6 +18,7 @@ threshold alert fired), never timing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -176,7 +177,7 @@ def test_end_to_end(kafka_env: dict[str, str], topics: Topics, admin: LicenseAdm
         bootstrap = kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]
         for topic, group in ((topics.usage, kafka_env["METERSTREAM_SINK_GROUP"]),
                              (topics.alerts, f"{kafka_env['METERSTREAM_SINK_GROUP']}.alerts")):
-            wait_for(lambda t=topic, g=group: committed_to_end(bootstrap, g, t), 600, interval=1,
+            wait_for(functools.partial(committed_to_end, bootstrap, group, topic), 600, interval=1,
                      what=f"{topic} stored")
     finally:
         assert terminate(sink) == 0, (tmp_path / "sink.log").read_text()[-3000:]

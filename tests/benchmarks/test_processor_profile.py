@@ -39,6 +39,12 @@ GIL_ONLY = os.environ.get("BENCH_PROFILE_ALL_THREADS", "") == ""
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def collapsed(path: Path) -> Counter[tuple[str, ...]]:
     """py-spy's raw output: one line per distinct stack (frames separated by ';') and its sample count."""
     stacks: Counter[tuple[str, ...]] = Counter()
@@ -80,16 +86,20 @@ def test_worker_profile(start_worker: Any, admin: Any, kafka_bootstrap: str, top
     p.flush()
     total = (MESSAGES // LICENSES) * LICENSES * BATCH
     worker = start_worker("prof")
+    cpu0 = cpu_seconds(worker.proc.pid)
     out = tmp_path / "worker.raw"
     spy = subprocess.Popen([PY_SPY, "record", "-p", str(worker.proc.pid), "-f", "raw", "-o", str(out), "-r", "250",
                             "--nonblocking", *(["--gil"] if GIL_ONLY else [])],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stats = wait_for(lambda: (s := get_json(f"{worker.url}/v1/stats"))["events"] >= total and s, 600, interval=0.5,
                      what="backlog drained")
+    cpu = cpu_seconds(worker.proc.pid) - cpu0
     spy.send_signal(signal.SIGINT)
     _, err = spy.communicate(timeout=60)
     assert out.exists(), err.decode()[-2000:]
     rate = stats["events"] / max(stats["busy_seconds"], 1e-9)
     print(f"\nworker drained {stats['events']:,} events ({stats['messages']} messages) at {rate:,.0f} events/s "
           f"busy, under py-spy at 250 Hz, {'the thread holding the GIL' if GIL_ONLY else 'all threads'} "
-          f"(load average {os.getloadavg()[0]:.1f})\n" + summary(collapsed(out)))
+          f"(load average {os.getloadavg()[0]:.1f})\nworker process CPU {cpu / stats['events'] * 1e6:.2f} µs per event "
+          f"(= {stats['events'] / max(cpu, 1e-9):,.0f} events per CPU-second; all its threads, py-spy excluded)\n"
+          + summary(collapsed(out)))
