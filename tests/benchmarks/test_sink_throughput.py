@@ -54,7 +54,7 @@ def test_writer_throughput(clickhouse) -> None:
         msgs = [Msg(v, i) for i, v in enumerate(values[f * per_flush:(f + 1) * per_flush])]
         flush_id = 10**12 + f
         t0 = time.perf_counter()
-        writer._stage(flush_id, codec.schema.fingerprint, codec.schema.schema, msgs)  # noqa: SLF001
+        writer._stage(flush_id, msgs)  # noqa: SLF001
         t1 = time.perf_counter()
         clickhouse.command(MOVE_SQL, parameters={"flush": flush_id})
         clickhouse.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")

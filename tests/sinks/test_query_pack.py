@@ -230,3 +230,30 @@ def test_uses_that_were_never_validated(clickhouse, known) -> None:
           batch(lx, 1, when=datetime(2026, 11, 4, 12)))
     rows = [r for r in _run(clickhouse, "unvalidated_usage", **NOV) if r["license_id"] == lx]
     assert [(r["events"], r["without_decision_id"]) for r in rows] == [(3, 1)]
+
+
+# top_licenses_by_usage as it read before it learned to read whole days from usage_daily: the reference
+# its answers must equal, whatever the range (whole days, hours, minutes, across months).
+TOP_BY_USAGE_HOURLY = """
+SELECT license_id, sum(events) AS events, sum(quantity) AS quantity, sum(cost) AS cost
+FROM usage_hourly
+WHERE hour >= {start:DateTime} AND hour < {end:DateTime} AND metric = {metric:String}
+GROUP BY license_id
+ORDER BY quantity DESC, license_id
+LIMIT {top:UInt32}"""
+
+
+@pytest.mark.parametrize("start, end", [
+    ("2026-11-01 00:00:00", "2026-12-01 00:00:00"),  # whole days: read from usage_daily
+    ("2026-10-01 00:00:00", "2026-12-01 00:00:00"),  # whole days over two months
+    ("2026-11-03 00:00:00", "2026-11-04 00:00:00"),  # one whole day
+    ("2026-11-03 09:00:00", "2026-11-03 10:00:00"),  # one hour: read from usage_hourly
+    ("2026-11-03 08:30:00", "2026-11-05 00:00:00"),  # starts mid-hour: usage_hourly
+    ("2026-10-05 00:00:00", "2026-11-03 09:00:01"),  # ends a second into an hour: usage_hourly
+])
+def test_top_licenses_by_usage_equals_the_hourly_answer(clickhouse, known, start: str, end: str) -> None:
+    params = {"start": start, "end": end, "metric": "input_tokens", "top": "100000"}
+    got = [r for r in _run(clickhouse, "top_licenses_by_usage", **params) if known["tag"] in r["license_id"]]
+    cols, rows = query_pack.run(clickhouse, TOP_BY_USAGE_HOURLY, params)
+    want = [r for r in (dict(zip(cols, row)) for row in rows) if known["tag"] in r["license_id"]]
+    assert got == want and got  # every range holds some of the known events
