@@ -17,6 +17,8 @@ from clickhouse_connect.driver.client import Client
 from meterstream.errors import ConfigError
 
 from .clickhouse import connect
+from .evidence.leaf_sql import apply_evidence
+from .evidence.runtime import load_signer
 from .migrations import migrate
 from .record_sink import alerts_sink, licenses_sink
 from .retention import apply_retention
@@ -48,6 +50,9 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     first = connect(settings.clickhouse_url)
     migrate(first)
     apply_retention(first, settings.sink_retention_months)
+    apply_evidence(first, settings.evidence_enabled)
+    if settings.evidence_enabled:
+        load_signer(settings, create=True)  # once, before the consumers' threads each load it
     threads: list[threading.Thread] = []
     try:
         for name in names:

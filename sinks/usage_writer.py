@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -41,11 +41,12 @@ EVENT_COLUMNS = ("event_id, event_time, license_id, producer_id, sequence, featu
                  "input_hash, output_hash, provider, source, user_id, use_case, data_categories, sensitivity, "
                  "trace_id, stage, decision_id, reservation_id")
 _EXTRA_FIELDS = [{"name": "flush_id", "type": "long"}, {"name": "kafka_partition", "type": "int"},
-                 {"name": "kafka_offset", "type": "long"}]
+                 {"name": "kafka_offset", "type": "long"}, {"name": "kafka_topic", "type": "string"}]
 
 MOVE_SQL = f"""
-INSERT INTO usage_events ({EVENT_COLUMNS}, unit_price, cost, currency, price_version, kafka_partition, kafka_offset)
-SELECT {EVENT_COLUMNS}, {priced_columns()}, kafka_partition, kafka_offset
+INSERT INTO usage_events ({EVENT_COLUMNS}, unit_price, cost, currency, price_version, kafka_partition, kafka_offset,
+                          kafka_topic)
+SELECT {EVENT_COLUMNS}, {priced_columns()}, kafka_partition, kafka_offset, kafka_topic
 FROM (
     SELECT *, {price_key()} AS price_key
     FROM usage_staging
@@ -62,11 +63,19 @@ FROM (
 DeadLetterFn = Callable[[Message, str], None]
 
 
+class Evidence(Protocol):
+    """The evidence log (``evidence.log.EvidenceLog``): catches its trees up with the leaves just stored."""
+
+    def catch_up(self, logs: Iterable[str]) -> None: ...
+
+
 class UsageWriter:
     """Stages and moves flushes of usage messages; isolates messages ClickHouse refuses."""
 
-    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None) -> None:
+    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
+                 evidence: Evidence | None = None) -> None:
         self.client = client
+        self.evidence = evidence
         self.dead_letter = dead_letter
         self.resolver = resolver or BatchResolver()
         schema = copy.deepcopy(self.resolver.latest.schema)
@@ -84,15 +93,21 @@ class UsageWriter:
             self._stage_isolating(flush_id, msgs)
         try:
             self.client.command(MOVE_SQL, parameters={"flush": flush_id})
-            self.client.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")
         except Exception as exc:
             raise SinkError(f"moving flush {flush_id} into usage_events failed: {exc}") from exc
+        if self.evidence is not None:  # the move wrote the leaves (view); the trees catch up before the commit
+            self.evidence.catch_up({f"{m.topic()}/{m.partition()}" for m in msgs})
+        try:
+            self.client.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")
+        except Exception as exc:
+            raise SinkError(f"dropping staged flush {flush_id} failed: {exc}") from exc
         return flush_id
 
     def _stage(self, flush_id: int, msgs: Sequence[Message]) -> None:
         tail = zz(flush_id)
         body = self.resolver.body
-        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
+        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) + _avro_string(str(m.topic()))
+                  for m in msgs]
         data = container(self._container_schema, bodies)
         self.client.raw_insert("usage_batches_in", insert_block=data, fmt="Avro")
 
@@ -116,6 +131,11 @@ class UsageWriter:
             self.client.command("SELECT 1")
         except Exception as exc:
             raise SinkError(f"ClickHouse unreachable: {exc}") from cause
+
+
+def _avro_string(text: str) -> bytes:
+    raw = text.encode()
+    return zz(len(raw)) + raw
 
 
 def _first_line(exc: Exception) -> str:
