@@ -92,7 +92,7 @@ def build_bundle(store: LogStore, leaves: Iterable[Leaf], records: dict[str, dic
         mutable = {k: record.pop(k) for k in ("unit_price", "cost", "currency", "price_version")
                    if record is not None and k in record}
         entries.append({"log": cp.origin, "index": index, "kind": kind, "id": entry_id, "time": t,
-                        "record": record, "not_covered": mutable or None,
+                        "record": record, "not_covered": mutable or None, "leaf_hash": _b64(reader.leaf(index)),
                         "inclusion": [_b64(h) for h in reader.inclusion(index, cp.size)]})
     return {"format": BUNDLE_FORMAT, "scope": scope, "logs": logs, "entries": entries}
 

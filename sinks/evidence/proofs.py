@@ -32,8 +32,9 @@ class TreeReader:
             after = self.tiles[t - 1].last if t > 0 else None
             leaves = self.store.leaves_after(self.log, after, TILE)
             if t < len(self.tiles) and (len(leaves) < TILE or leaves[-1][0] != self.tiles[t].last):
-                raise EvidenceError(f"log {self.log}: the leaves of tile {t} were pruned (retention); "
-                                    "proofs that need them cannot be made")
+                raise EvidenceError(f"log {self.log}: the leaves of tile {t} are gone or do not end where its stored "
+                                    "hash says (pruned by retention, or tampered with); proofs that need them "
+                                    "cannot be made")
             self._leaves[t] = leaves
         return self._leaves[t]
 
@@ -45,6 +46,9 @@ class TreeReader:
                 return t * TILE + i
         raise EvidenceError(f"log {self.log}: no leaf at offset {key[0]} for {key[1]}")
 
+    def leaf(self, index: int) -> bytes:
+        return self.tile_leaves(index // TILE)[index % TILE][1]
+
     def subtree(self, lo: int, hi: int) -> bytes:
         """MTH of leaves [lo, hi)."""
         if (lo, hi) in self._nodes:
@@ -55,7 +59,8 @@ class TreeReader:
             leaves = self.tile_leaves(lo // TILE)
             h = mth([x for _, x in leaves[lo % TILE:lo % TILE + hi - lo]])
             if len(leaves) < (hi - 1) % TILE + 1:
-                raise EvidenceError(f"log {self.log}: has fewer than {hi} leaves")
+                raise EvidenceError(f"log {self.log}: has fewer than the {hi} leaves a checkpoint covers "
+                                    "(leaves deleted)")
         else:
             k = 1 << ((hi - lo - 1).bit_length() - 1)
             h = node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))

@@ -15,7 +15,9 @@ trusts nothing else. It checks, in order, and names the first thing that fails:
    ``LEAF_SPECS``), hashed, and its inclusion proof must lead to the signed root;
    entries of a log must come in increasing leaf order; an entry whose record is
    missing from the store is a failure unless it is older than what the bundle
-   says retention removed.
+   says retention removed. Records are first compared with the leaf hash the
+   exporter read at their position, only to name a changed or swapped record
+   precisely; the proof is the inclusion proof alone.
 
 Merkle tree: RFC 6962 / RFC 9162, SHA-256, leaf hash SHA-256(0x00 || leaf),
 node hash SHA-256(0x01 || left || right). Exit status 0: verified; 1: a failure.
@@ -225,7 +227,7 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> "VerifierKey":
-        name, key_id, blob = text.strip().split("+")
+        name, key_id, blob = text.strip().split("+", 2)
         raw = base64.b64decode(blob)
         if raw[:1] != b"\x01" or len(raw) != 33:
             raise ValueError("not an Ed25519 verifier key (expected base64 of 0x01 || 32 bytes)")
@@ -337,35 +339,53 @@ def check_witness(bundle: dict[str, Any], note: str, key: VerifierKey, latest: d
 
 
 def check_entries(bundle: dict[str, Any], latest: dict[str, Checkpoint]) -> tuple[int, int]:
-    """Every entry's leaf is in its log's signed tree, in order. Returns (verified, pruned by retention)."""
-    scope = bundle.get("scope", {})
-    retained_from = scope.get("retained_from")
+    """Every entry's leaf is in its log's signed tree, in order. Returns (verified, pruned by retention).
+
+    Two passes, so the failure named is the most precise one: first each record against the leaf the log
+    stores at its position (a changed or moved record is named here), then each recomputed leaf against
+    the signed root (only this pass is proof: the stored leaf hash is the exporter's word; a log rewritten
+    after it was signed fails here).
+    """
+    leaves, pruned = _entry_leaves(bundle)
+    for n, e, leaf in leaves:
+        cp = latest[e["log"]]
+        if root_from_inclusion(e["index"], cp.size, leaf, _b64s(e["inclusion"])) != cp.root:
+            raise Failure(f"{_what(n, e)}: its inclusion proof does not lead to the signed root of size {cp.size} "
+                          "(the log was changed after it was signed)")
+    return len(leaves), pruned
+
+
+def _what(n: int, e: dict[str, Any]) -> str:
+    return f"entry {n} ({e['kind']} {e['id']}, log {e['log']} leaf {e['index']})"
+
+
+def _entry_leaves(bundle: dict[str, Any]) -> tuple[list[tuple[int, dict[str, Any], bytes]], int]:
+    """First pass: order, presence, scope; each record re-encoded and compared with the stored leaf."""
+    scope, latest_origins = bundle.get("scope", {}), {log["origin"] for log in bundle["logs"]}
     last: dict[str, int] = {}
-    verified = pruned = 0
+    out, pruned = [], 0
     for n, e in enumerate(bundle["entries"], 1):
-        what = f"entry {n} ({e['kind']} {e['id']}, log {e['log']} leaf {e['index']})"
-        cp = latest.get(e["log"])
-        if cp is None:
-            raise Failure(f"{what}: no checkpoint of its log in the bundle")
+        if e["log"] not in latest_origins:
+            raise Failure(f"{_what(n, e)}: no checkpoint of its log in the bundle")
         if e["index"] <= last.get(e["log"], -1):
-            raise Failure(f"{what}: out of order (leaf {e['index']} after leaf {last[e['log']]})")
+            raise Failure(f"{_what(n, e)}: out of order (leaf {e['index']} after leaf {last[e['log']]})")
         last[e["log"]] = e["index"]
         if e["record"] is None:
-            if retained_from is not None and e["time"] < retained_from:
+            if scope.get("retained_from") is not None and e["time"] < scope["retained_from"]:
                 pruned += 1
                 continue
-            raise Failure(f"{what}: the record is missing from the store (deleted)")
+            raise Failure(f"{_what(n, e)}: the record is missing from the store (deleted)")
         if scope.get("license") and e["record"].get("license_id") != scope["license"]:
-            raise Failure(f"{what}: belongs to license {e['record'].get('license_id')}, not {scope['license']}")
+            raise Failure(f"{_what(n, e)}: belongs to license {e['record'].get('license_id')}, not {scope['license']}")
         try:
             leaf = leaf_hash(leaf_bytes(e["kind"], e["record"]))
         except (KeyError, ValueError, ArithmeticError) as exc:
-            raise Failure(f"{what}: record cannot be encoded: {exc!r}") from None
-        root = root_from_inclusion(e["index"], cp.size, leaf, _b64s(e["inclusion"]))
-        if root != cp.root:
-            raise Failure(f"{what}: does not match the signed log (record changed, moved or replaced)")
-        verified += 1
-    return verified, pruned
+            raise Failure(f"{_what(n, e)}: record cannot be encoded: {exc!r}") from None
+        if e.get("leaf_hash") is not None and base64.b64decode(e["leaf_hash"]) != leaf:
+            raise Failure(f"{_what(n, e)}: the record differs from the leaf the log holds at its position "
+                          "(changed after it was logged, or swapped with another)")
+        out.append((n, e, leaf))
+    return out, pruned
 
 
 def verify_bundle(bundle: dict[str, Any], key: VerifierKey, witnesses: Sequence[str] = ()) -> str:

@@ -45,6 +45,10 @@ class Harness:
         writer = UsageWriter(self.client, lambda m, r: None, evidence=self.evidence)
         writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})  # type: ignore[dict-item]
 
+    def lic(self, name: str) -> str:
+        """A license id of this test only (tests share the session's ClickHouse)."""
+        return f"{self.topic}-{name}"
+
     def log(self, partition: int = 0) -> str:
         return f"{self.topic}/{partition}"
 
