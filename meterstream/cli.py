@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.stream_processors.cli": ("processor", "license"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.webhooks.cli": ("webhook",),
+    "meterstream.sinks.evidence.cli": ("evidence",),
 }
 
 

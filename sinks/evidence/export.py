@@ -65,10 +65,20 @@ def leaves_in_scope(client: Client, license_id: str, start: datetime, end: datet
 
 
 def log_section(reader: TreeReader, checkpoints: list[StoredCheckpoint]) -> dict[str, Any]:
-    """The latest checkpoint of a log and every earlier one with its consistency proof."""
+    """The latest checkpoint of a log and every earlier one with its consistency proof.
+
+    An earlier checkpoint inside a pruned range may have no proof any more: it is listed with the reason.
+    """
     latest = checkpoints[-1]
-    earlier = [{"checkpoint": cp.note, "consistency": [_b64(h) for h in reader.consistency(cp.size, latest.size)]}
-               for cp in checkpoints[:-1] if 0 < cp.size < latest.size]
+    earlier = []
+    for cp in checkpoints[:-1]:
+        if not 0 < cp.size < latest.size:
+            continue
+        try:
+            earlier.append({"checkpoint": cp.note,
+                            "consistency": [_b64(h) for h in reader.consistency(cp.size, latest.size)]})
+        except EvidenceError as exc:
+            earlier.append({"checkpoint": cp.note, "consistency": None, "unprovable": str(exc)})
     return {"origin": latest.origin, "checkpoint": latest.note, "earlier": earlier}
 
 
@@ -134,6 +144,8 @@ def consistency(client: Client, log: str | None, old: int, new: int) -> dict[str
         raise EvidenceError(f"log {logs[0]}: need stored checkpoints of sizes {old} <= {new}; "
                             f"have {sorted(cps)[-10:]}")
     section = log_section(TreeReader(store, logs[0]), [cps[old], cps[new]])
+    if any(e["consistency"] is None for e in section["earlier"]):
+        raise EvidenceError(section["earlier"][0]["unprovable"])
     return {"format": BUNDLE_FORMAT, "scope": {"log": logs[0], "old": old, "new": new}, "logs": [section],
             "entries": []}
 

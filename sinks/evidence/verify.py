@@ -298,6 +298,8 @@ def check_logs(bundle: dict[str, Any], key: VerifierKey, witnesses: Sequence[str
             raise Failure(f"log {log['origin']}: checkpoint is for origin {cp.origin}")
         latest[cp.origin] = cp
         for earlier in log.get("earlier", []):
+            if earlier.get("consistency") is None:
+                continue  # no longer provable (its leaves were pruned); a witness of this size cannot be checked
             try:
                 old = open_checkpoint(earlier["checkpoint"], key)
             except ValueError as exc:
@@ -324,7 +326,7 @@ def check_witness(bundle: dict[str, Any], note: str, key: VerifierKey, latest: d
         raise Failure(f"log {w.origin}: a witness holds size {w.size}, larger than the bundle's {cp.size} "
                       "(log truncated or rolled back)")
     proofs = {open_checkpoint(e["checkpoint"], key).size: e for log in bundle["logs"] if log["origin"] == w.origin
-              for e in log.get("earlier", [])}
+              for e in log.get("earlier", []) if e.get("consistency") is not None}
     if w.size == cp.size:
         ok = w.root == cp.root
     elif w.size in proofs:
