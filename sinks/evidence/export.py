@@ -70,7 +70,7 @@ def log_section(reader: TreeReader, checkpoints: list[StoredCheckpoint]) -> dict
     An earlier checkpoint inside a pruned range may have no proof any more: it is listed with the reason.
     """
     latest = checkpoints[-1]
-    earlier = []
+    earlier: list[dict[str, Any]] = []
     for cp in checkpoints[:-1]:
         if not 0 < cp.size < latest.size:
             continue
