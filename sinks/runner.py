@@ -1,7 +1,7 @@
 """``meterstream sink``: every consumer of the sink in one process, sharing one ClickHouse.
 
 Only one process may open an embedded (chDB) data directory, so all consumers
-run here as threads, each with its own client on the same URL (clients on one
+(and the evidence log's checkpointer) run here as threads, each with its own client on the same URL (clients on one
 chDB path in one process share the engine). SIGTERM/SIGINT stop them cleanly:
 each writes what it holds and commits before exiting.
 """
@@ -18,7 +18,7 @@ from meterstream.errors import ConfigError
 
 from .clickhouse import connect
 from .evidence.leaf_sql import apply_evidence
-from .evidence.runtime import load_signer
+from .evidence.checkpointer import checkpointer
 from .migrations import migrate
 from .record_sink import alerts_sink, licenses_sink
 from .retention import apply_retention
@@ -51,12 +51,15 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     migrate(first)
     apply_retention(first, settings.sink_retention_months)
     apply_evidence(first, settings.evidence_enabled)
-    if settings.evidence_enabled:
-        load_signer(settings, create=True)  # once, before the consumers' threads each load it
     threads: list[threading.Thread] = []
     try:
-        for name in names:
-            sink = FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url))
+        runnables: list[tuple[str, Runnable]] = [
+            (name, FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url)))
+            for name in names]
+        evidence = checkpointer(settings, connect(settings.clickhouse_url))
+        if evidence is not None:
+            runnables.append(("evidence", evidence))
+        for name, sink in runnables:
             t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
             t.start()
             threads.append(t)

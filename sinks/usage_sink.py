@@ -23,11 +23,10 @@ from meterstream.schemas.resolve import BatchResolver
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
 from .clickhouse import connect
 from .evidence.leaf_sql import apply_evidence
-from .evidence.runtime import evidence_log
 from .migrations import migrate
 from .retention import apply_retention
 from .settings import SinkSettings
-from .usage_writer import Evidence, UsageWriter
+from .usage_writer import UsageWriter
 
 Fingerprint = bytes
 
@@ -37,11 +36,11 @@ class UsageTarget:
 
     name = "usage"
 
-    def __init__(self, client: Client, evidence: Evidence | None = None) -> None:
+    def __init__(self, client: Client) -> None:
         self.registry = default_registry()
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
-        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, evidence)
+        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
@@ -67,6 +66,6 @@ def usage_sink(settings: SinkSettings, client: Client | None = None) -> Batching
     apply_retention(client, settings.sink_retention_months)
     apply_evidence(client, settings.evidence_enabled)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
-                             target=UsageTarget(client, evidence_log(settings, client)), dlq_topic=settings.usage_dlq,
+                             target=UsageTarget(client), dlq_topic=settings.usage_dlq,
                              policy=FlushPolicy(settings.sink_flush_rows, settings.sink_flush_ms,
                                                 settings.sink_retry_max_s))

@@ -11,7 +11,8 @@ Two statements per flush:
 2. *Move*: one insert-select copies into ``usage_events`` only the staged events
    whose id is not already there (and each id once), pricing them on the way.
    Rollup views fire on this insert, so they count each event once however
-   often it was consumed or produced.
+   often it was consumed or produced; so does the evidence log's view, which
+   writes each moved event's leaf (``evidence/leaf_sql.py``) in the same insert.
 
 A container ClickHouse rejects is split in halves until the bad messages are
 isolated; they become dead letters and the rest is written.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -63,19 +64,11 @@ FROM (
 DeadLetterFn = Callable[[Message, str], None]
 
 
-class Evidence(Protocol):
-    """The evidence log (``evidence.log.EvidenceLog``): catches its trees up with the leaves just stored."""
-
-    def catch_up(self, logs: Iterable[str]) -> None: ...
-
-
 class UsageWriter:
     """Stages and moves flushes of usage messages; isolates messages ClickHouse refuses."""
 
-    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
-                 evidence: Evidence | None = None) -> None:
+    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None) -> None:
         self.client = client
-        self.evidence = evidence
         self.dead_letter = dead_letter
         self.resolver = resolver or BatchResolver()
         schema = copy.deepcopy(self.resolver.latest.schema)
@@ -93,14 +86,9 @@ class UsageWriter:
             self._stage_isolating(flush_id, msgs)
         try:
             self.client.command(MOVE_SQL, parameters={"flush": flush_id})
-        except Exception as exc:
-            raise SinkError(f"moving flush {flush_id} into usage_events failed: {exc}") from exc
-        if self.evidence is not None:  # the move wrote the leaves (view); the trees catch up before the commit
-            self.evidence.catch_up({f"{m.topic()}/{m.partition()}" for m in msgs})
-        try:
             self.client.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")
         except Exception as exc:
-            raise SinkError(f"dropping staged flush {flush_id} failed: {exc}") from exc
+            raise SinkError(f"moving flush {flush_id} into usage_events failed: {exc}") from exc
         return flush_id
 
     def _stage(self, flush_id: int, msgs: Sequence[Message]) -> None:

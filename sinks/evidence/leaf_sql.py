@@ -1,6 +1,7 @@
 """The usage leaf computed by ClickHouse, generated from the spec the offline verifier uses.
 
-The leaf of a stored event is built in SQL by a materialized view on
+The leaf of a stored event is built in SQL (RowBinary, ClickHouse's own row
+encoding, serialised in one call: cheaper than concatenating fields) by a materialized view on
 ``usage_events``, so it is written by the same insert that moves the event into
 the audit trail (exactly once per event id, nothing read back into Python).
 The SQL is generated from ``verify.LEAF_SPECS`` so the two cannot drift apart;
@@ -15,32 +16,28 @@ from .verify import LEAF_SPECS
 
 USAGE_KIND = "usage.v2"
 VIEW = "usage_evidence_v2_mv"  # the leaf version is in the name: a new version is a new view
-NULLABLE = {"latency_us", "input_hash", "output_hash", "trace_id", "decision_id", "reservation_id"}
-
-
-def _netstring(expr: str) -> str:
-    return f"concat(toString(length({expr})), ':', {expr}, ',')"
 
 
 def _field(name: str, kind: str) -> str:
-    value = f"assumeNotNull({name})" if name in NULLABLE else name
-    if kind == "time":
-        text = f"toString(toUnixTimestamp64Micro({value}))"
-    elif kind == "decimal6":
-        text = f"toDecimalString({value}, 6)"
-    elif kind == "list":
-        return f"concat('[', arrayStringConcat(arrayMap(x -> {_netstring('x')}, {value})), ']')"
-    else:
-        text = f"toString({value})"
-    encoded = _netstring(text)
-    return f"if(isNull({name}), '~', {encoded})" if name in NULLABLE else encoded
+    """The ClickHouse expression whose RowBinary serialisation is the field's leaf encoding."""
+    base = kind.rstrip("?")
+    if base == "time":
+        return f"toUnixTimestamp64Micro({name})"
+    if base == "decimal6":
+        return f"reinterpretAsInt64({name})"  # Decimal(18, 6) is an Int64 of millionths
+    if base == "list":
+        return f"CAST({name} AS Array(String))"
+    if base == "int":
+        return f"CAST({name} AS {'Nullable(Int64)' if kind.endswith('?') else 'Int64'})"
+    return f"CAST({name} AS {'Nullable(String)' if kind.endswith('?') else 'String'})"
 
 
 def leaf_expression(kind: str = USAGE_KIND) -> str:
-    """SQL for the leaf bytes of a ``usage_events`` row."""
+    """SQL for the leaf bytes of a ``usage_events`` row: the prefix, then one RowBinary row of the fields."""
     prefix, fields = LEAF_SPECS[kind]
     literal = prefix.decode().replace("\n", "\\n")
-    return "concat('" + literal + "', " + ", ".join(_field(n, k) for n, k in fields) + ")"
+    return (f"concat('{literal}', formatRowNoNewline('RowBinary', "
+            + ", ".join(_field(n, k) for n, k in fields) + "))")
 
 
 def leaf_select() -> str:

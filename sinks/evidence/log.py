@@ -1,9 +1,12 @@
 """The appending side of the evidence log: trees caught up with the stored leaves, tiles and checkpoints.
 
 Leaves are written by ClickHouse (usage: a view on the move into the audit
-trail) or by ``record_log`` (alerts) before a batch's offsets are committed.
-``catch_up`` then extends each touched log's tree with the leaves stored after
-the last one it has seen, stores the tiles they complete, and signs a
+trail) or by ``record_log`` (alerts) before a batch's offsets are committed;
+that alone makes the log exactly once. The trees, tiles and checkpoints are a
+pure function of the leaves, so they are kept off the write path: the sink's
+checkpointer thread (``checkpointer.py``) calls ``catch_up``, which extends each touched log's tree with the leaves stored after
+its last complete tile (ClickHouse hashes the new complete tiles; only their
+hashes and the partial tile's leaf hashes come back), stores the tiles, and signs a
 checkpoint when ``checkpoint_events`` leaves were added since the last one or
 ``checkpoint_s`` seconds passed. It is idempotent: the tree is a function of
 the leaf table alone, so a crash anywhere only means a later catch-up (by this
@@ -14,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .merkle import TILE, TreeState
+from .merkle import TreeState
 from .signing import Signer
 from .store import Key, LogStore, StoredCheckpoint, Tile
 
@@ -34,8 +37,7 @@ class Cadence:
 @dataclass
 class _Log:
     tree: TreeState
-    last: Key | None
-    pending_times: list[int] = field(default_factory=list)  # entry times of the partial tile's leaves
+    base: Key | None  # key of the last leaf of the last complete tile: new tiles start after it
     signed_size: int = 0
     signed_at: float = 0.0
 
@@ -54,31 +56,30 @@ class EvidenceLog:
         self.origin_prefix, self.publish = origin_prefix, publish
         self.logs: dict[str, _Log] = {}
 
-    def catch_up(self, logs: Iterable[str]) -> None:
-        for name in sorted(logs):
-            self._extend(name)
-            self.maybe_checkpoint(name)
+    def catch_up(self, logs: Iterable[str] | None = None) -> list[StoredCheckpoint]:
+        """Extend the trees of these logs (default: every log in the store); sign those the cadence says."""
+        names = self.store.logs() if logs is None else sorted(set(logs))
+        self._extend_all(names)
+        return [cp for cp in (self.maybe_checkpoint(name) for name in names) if cp is not None]
 
     def _state(self, name: str) -> _Log:
         if name not in self.logs:
             self.logs[name] = load_state(self.store, name)
         return self.logs[name]
 
-    def _extend(self, name: str) -> None:
-        st = self._state(name)
-        hashes, times = self.store.new_leaves(name, st.last)
-        if not hashes:
-            return
-        tree = TreeState(st.tree.tiles, list(st.tree.stack), list(st.tree.pending))
-        done = tree.append(hashes)
-        pending_before, all_times = len(st.tree.pending), st.pending_times + times
-        ranks = [(i + 1) * TILE - pending_before for i in range(len(done))] + [len(hashes)]
-        keys = self.store.keys_at(name, st.last, ranks)
-        tiles = [Tile(idx, h, keys[ranks[i]], max(all_times[i * TILE:(i + 1) * TILE]))
-                 for i, (idx, h) in enumerate(done)]
-        self.store.insert_tiles(name, tiles)  # before the state moves on: a failed write is retried whole
-        st.tree, st.last = tree, keys[len(hashes)]
-        st.pending_times = all_times[len(done) * TILE:]
+    def _extend_all(self, names: Iterable[str]) -> None:
+        """Extend the trees of these logs with the leaves stored since (one query; tiles hashed in ClickHouse)."""
+        states = {name: self._state(name) for name in names}
+        found = self.store.advance({name: st.base for name, st in states.items()})
+        for name, st in states.items():
+            tiles, partial = found[name]
+            tiles = [Tile(st.tree.tiles + t.index, t.hash, t.last, t.max_time) for t in tiles]
+            self.store.insert_tiles(name, tiles)  # before the state moves on: a failed write is retried whole
+            for t in tiles:
+                st.tree.add_tile(t.hash)
+            st.tree.pending = partial
+            if tiles:
+                st.base = tiles[-1].last
 
     def maybe_checkpoint(self, name: str, force: bool = False) -> StoredCheckpoint | None:
         """Sign and store (and publish) a checkpoint when the cadence says so, or ``force`` and it grew."""
@@ -101,8 +102,9 @@ class EvidenceLog:
     def checkpoint_all(self, logs: Iterable[str] | None = None) -> list[StoredCheckpoint]:
         """Catch up every log in the store (or these) and sign those that grew since their last checkpoint."""
         out = []
-        for name in self.store.logs() if logs is None else logs:
-            self._extend(name)
+        names = self.store.logs() if logs is None else sorted(set(logs))
+        self._extend_all(names)
+        for name in names:
             cp = self.maybe_checkpoint(name, force=True)
             if cp is not None:
                 out.append(cp)
@@ -110,7 +112,7 @@ class EvidenceLog:
 
 
 def load_state(store: LogStore, name: str) -> _Log:
-    """A log's tree as far as its stored tiles go; ``_extend`` reads the leaves after them."""
+    """A log's tree as far as its stored tiles go; ``_extend_all`` reads the leaves after them."""
     tree = TreeState()
     tiles = store.tiles(name)
     for t in tiles:

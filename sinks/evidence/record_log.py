@@ -9,7 +9,8 @@ a crash after the append re-reads it and finds them logged.
 
 Hook for another record topic (e.g. decisions): add its leaf kind to
 ``verify.LEAF_SPECS`` and pass ``RecordLog(evidence, kind=..., ...)`` to its
-``RecordTarget``; ``export`` picks its records up by kind.
+``RecordTarget``; ``export`` picks its records up by kind. The checkpointer
+(``checkpointer.py``) catches the trees up and signs, as for usage.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
+from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
-from .log import EvidenceLog
 from .store import EPOCH, from_micros
 from .verify import leaf_bytes, leaf_hash
 
@@ -38,8 +39,8 @@ def micros(value: Any) -> int:
 class RecordLog:
     """Appends the leaves of one kind of record to the logs of their topic partitions."""
 
-    def __init__(self, evidence: EvidenceLog, *, kind: str, record: RecordFn, id_field: str, time_field: str) -> None:
-        self.evidence, self.kind, self.record = evidence, kind, record
+    def __init__(self, client: Client, *, kind: str, record: RecordFn, id_field: str, time_field: str) -> None:
+        self.client, self.kind, self.record = client, kind, record
         self.id_field, self.time_field = id_field, time_field
 
     def append(self, items: Sequence[tuple[Message, Any]]) -> None:
@@ -50,10 +51,9 @@ class RecordLog:
             seen.setdefault(str(rec[self.id_field]), (int(msg.offset() or 0), rec))  # first delivery wins
         for log, records in by_log.items():
             self._append_log(log, records)
-        self.evidence.catch_up(by_log)
 
     def _append_log(self, log: str, records: dict[str, tuple[int, dict[str, Any]]]) -> None:
-        client = self.evidence.store.client
+        client = self.client
         logged = {str(r[0]) for r in client.query(
             "SELECT entry_id FROM evidence_leaves WHERE log = {g:String} AND entry_id IN {ids:Array(String)}",
             parameters={"g": log, "ids": list(records)}).result_rows}

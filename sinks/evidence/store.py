@@ -7,7 +7,6 @@ by row number, so reading the tail of a 10-million-leaf log costs the tail.
 
 from __future__ import annotations
 
-import struct
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -17,6 +16,22 @@ from clickhouse_connect.driver.client import Client
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Key = tuple[int, str]  # (kafka_offset, entry_id)
 _AFTER = "kafka_offset >= {o:Int64} AND (kafka_offset, entry_id) > ({o:Int64}, {i:String})"
+
+
+TILE_LEAVES = 256
+_LEVELS = ", ".join(f"arrayMap(i -> SHA256(concat(char(1), l{k}[2 * i - 1], l{k}[2 * i])), range(1, {TILE_LEAVES >> (k + 1)} + 1)) "
+                    f"AS l{k + 1}" for k in range(8))
+# Tiles of new leaves: rank the leaves of each log after its base, group them 256 at a time, hash each
+# complete group level by level (8 levels: an aligned perfect subtree) in ClickHouse.
+_ADVANCE = ("SELECT log, tile, n, if(n = " + str(TILE_LEAVES) + ", l8[1], toFixedString('', 32)) AS root, lo, li, mt, "
+            "if(n < " + str(TILE_LEAVES) + ", l0, []) AS partial FROM ("
+            "SELECT log, tile, count() AS n, argMax(kafka_offset, rn) AS lo, argMax(entry_id, rn) AS li, "
+            "toUnixTimestamp64Micro(max(entry_time)) AS mt, "
+            "arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((rn, leaf_hash)))) AS l0, " + _LEVELS + " FROM ("
+            "SELECT log, kafka_offset, entry_id, entry_time, leaf_hash, rn, intDiv(rn - 1, " + str(TILE_LEAVES) + ") AS tile "
+            "FROM (SELECT log, kafka_offset, entry_id, entry_time, leaf_hash, "
+            "row_number() OVER (PARTITION BY log ORDER BY kafka_offset, entry_id) AS rn "
+            "FROM evidence_leaves WHERE {where})) GROUP BY log, tile) ORDER BY log, tile")
 
 
 @dataclass(frozen=True)
@@ -46,24 +61,27 @@ class LogStore:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def new_leaves(self, log: str, after: Key | None) -> tuple[list[bytes], list[int]]:
-        """Leaf hashes and entry times (micros) after ``after``, in leaf order."""
-        cond, params = _after(after)
-        raw = self.client.raw_query(
-            f"SELECT leaf_hash, toUnixTimestamp64Micro(entry_time) FROM evidence_leaves WHERE log = {{log:String}} "
-            f"AND {cond} ORDER BY kafka_offset, entry_id", parameters={"log": log, **params}, fmt="RowBinary")
-        hashes = [raw[i:i + 32] for i in range(0, len(raw), 40)]
-        times = [t for (t,) in struct.iter_unpack("<q", b"".join(raw[i + 32:i + 40] for i in range(0, len(raw), 40)))]
-        return hashes, times
-
-    def keys_at(self, log: str, after: Key | None, ranks: Sequence[int]) -> dict[int, Key]:
-        """Keys of the leaves at these 1-based ranks counted after ``after`` (tile ends, the last leaf)."""
-        cond, params = _after(after)
-        rows = self.client.query(
-            f"SELECT rn, kafka_offset, entry_id FROM (SELECT kafka_offset, entry_id, row_number() OVER "
-            f"(ORDER BY kafka_offset, entry_id) AS rn FROM evidence_leaves WHERE log = {{log:String}} AND {cond}) "
-            f"WHERE rn IN {{ranks:Array(UInt64)}}", parameters={"log": log, "ranks": list(ranks), **params}).result_rows
-        return {int(r): (int(o), str(i)) for r, o, i in rows}
+    def advance(self, bases: dict[str, Key | None]) -> dict[str, tuple[list[Tile], list[bytes]]]:
+        """For each log, the tiles completed after ``base`` (the end of its last stored tile), hashed by
+        ClickHouse, and the leaf hashes of the partial tile after them. One query for all logs of a flush:
+        the leaves never travel to Python, only 32 bytes per 256 of them."""
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        for n, (log, base) in enumerate(sorted(bases.items())):
+            params[f"g{n}"] = log
+            after = ("1" if base is None else f"kafka_offset >= {{o{n}:Int64}} AND (kafka_offset, entry_id) > "
+                     f"({{o{n}:Int64}}, {{i{n}:String}})")
+            if base is not None:
+                params[f"o{n}"], params[f"i{n}"] = base
+            conds.append(f"(log = {{g{n}:String}} AND {after})")
+        out: dict[str, tuple[list[Tile], list[bytes]]] = {log: ([], []) for log in bases}
+        for log, tile, n, root, lo, li, mt, partial in self.client.query(
+                _ADVANCE.format(where=" OR ".join(conds)), parameters=params).result_rows:
+            if n == TILE_LEAVES:
+                out[str(log)][0].append(Tile(int(tile), _bytes(root), (int(lo), str(li)), int(mt)))
+            else:
+                out[str(log)][1].extend(_bytes(h) for h in partial)
+        return out
 
     def leaves_after(self, log: str, after: Key | None, limit: int) -> list[tuple[Key, bytes]]:
         """Up to ``limit`` leaves (key, hash) after ``after``: one tile's leaves."""

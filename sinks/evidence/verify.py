@@ -38,13 +38,15 @@ BUNDLE_FORMAT = "meterstream.evidence.bundle.v1"
 
 # -- the leaf: a record's immutable fields in a canonical byte encoding ------------------------------
 #
-# leaf = PREFIX || field_1 || field_2 || ...   each field encoded by its kind:
-#   NULL                -> b"~"
-#   text / int          -> netstring of the UTF-8 text: b"<byte length>:<bytes>,"   (ints in decimal)
-#   "time" (micros)     -> netstring of the integer microseconds since 1970-01-01 UTC
-#   "decimal6"          -> netstring of the value with exactly 6 decimals ("1.500000", "-2.000000")
-#   "list" of text      -> b"[" + one netstring per item + b"]"
-#   "map" text -> text  -> b"{" + netstring(key) + netstring(value) per key, keys sorted by bytes + b"}"
+# leaf = PREFIX || field_1 || field_2 || ...   each field in ClickHouse's RowBinary encoding of its type
+# (so ClickHouse computes the same bytes with formatRowNoNewline('RowBinary', ...) as the event is stored):
+#   "text"      String: LEB128 length of the UTF-8 bytes, then the bytes
+#   "int"       Int64 little-endian (8 bytes, two's complement)
+#   "time"      Int64 little-endian: microseconds since 1970-01-01 UTC
+#   "decimal6"  Int64 little-endian: the value times 10^6 (exact; quantities have 6 decimals)
+#   "list"      Array(String): LEB128 item count, then each item as "text"
+#   "map"       LEB128 entry count, then key and value as "text", keys sorted by their UTF-8 bytes
+#   nullable    "?" after the kind: one byte 1 for NULL (nothing follows), or 0 then the value
 
 LEAF_SPECS: dict[str, tuple[bytes, tuple[tuple[str, str], ...]]] = {
     # Usage event v2: every field but what repricing may change (unit price, cost, currency, price version)
@@ -52,40 +54,51 @@ LEAF_SPECS: dict[str, tuple[bytes, tuple[tuple[str, str], ...]]] = {
     "usage.v2": (b"meterstream.usage.v2\n", (
         ("event_id", "text"), ("event_time", "time"), ("license_id", "text"), ("producer_id", "text"),
         ("sequence", "int"), ("feature", "text"), ("model", "text"), ("model_version", "text"),
-        ("metric", "text"), ("quantity", "decimal6"), ("status", "text"), ("latency_us", "int"),
+        ("metric", "text"), ("quantity", "decimal6"), ("status", "text"), ("latency_us", "int?"),
         ("team", "text"), ("app", "text"), ("environment", "text"), ("purpose", "text"),
-        ("hardware_id", "text"), ("region", "text"), ("input_hash", "text"), ("output_hash", "text"),
+        ("hardware_id", "text"), ("region", "text"), ("input_hash", "text?"), ("output_hash", "text?"),
         ("provider", "text"), ("source", "text"), ("user_id", "text"), ("use_case", "text"),
-        ("data_categories", "list"), ("sensitivity", "text"), ("trace_id", "text"), ("stage", "text"),
-        ("decision_id", "text"), ("reservation_id", "text"))),
+        ("data_categories", "list"), ("sensitivity", "text"), ("trace_id", "text?"), ("stage", "text"),
+        ("decision_id", "text?"), ("reservation_id", "text?"))),
     # An alert (alert.v1.avsc), all of it: alerts are never rewritten.
     "alert.v1": (b"meterstream.alert.v1\n", (
         ("alert_id", "text"), ("kind", "text"), ("severity", "text"), ("license_id", "text"),
-        ("tenant", "text"), ("team", "text"), ("metric", "text"), ("period", "text"), ("threshold", "int"),
-        ("message", "text"), ("evidence", "map"), ("event_id", "text"), ("created_at", "time"))),
+        ("tenant", "text"), ("team", "text"), ("metric", "text"), ("period", "text"), ("threshold", "int?"),
+        ("message", "text"), ("evidence", "map"), ("event_id", "text?"), ("created_at", "time"))),
     # Decisions and governance records get their own kind here when they are logged.
 }
 
 
-def netstring(value: str) -> bytes:
-    raw = value.encode("utf-8")
-    return str(len(raw)).encode() + b":" + raw + b","
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _text(value: Any) -> bytes:
+    raw = str(value).encode("utf-8")
+    return _leb128(len(raw)) + raw
 
 
 def encode_field(kind: str, value: Any) -> bytes:
     """One field of a leaf (see the table above)."""
+    if kind.endswith("?"):
+        return b"\x01" if value is None else b"\x00" + encode_field(kind[:-1], value)
     if value is None:
-        return b"~"
+        raise ValueError(f"a {kind} field cannot be null")
     if kind == "list":
-        return b"[" + b"".join(netstring(str(v)) for v in value) + b"]"
+        return _leb128(len(value)) + b"".join(_text(v) for v in value)
     if kind == "map":
         items = sorted(((str(k), str(v)) for k, v in dict(value).items()), key=lambda kv: kv[0].encode())
-        return b"{" + b"".join(netstring(k) + netstring(v) for k, v in items) + b"}"
+        return _leb128(len(items)) + b"".join(_text(k) + _text(v) for k, v in items)
     if kind == "decimal6":
-        return netstring(f"{Decimal(str(value)):.6f}")
+        return int((Decimal(str(value)) * 10**6).to_integral_exact()).to_bytes(8, "little", signed=True)
     if kind in ("int", "time"):
-        return netstring(str(int(value)))
-    return netstring(str(value))
+        return int(value).to_bytes(8, "little", signed=True)
+    return _text(value)
 
 
 def leaf_bytes(kind: str, record: dict[str, Any]) -> bytes:

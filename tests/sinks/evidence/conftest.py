@@ -42,7 +42,7 @@ class Harness:
             offsets = list(range(start, start + len(batches)))
         self.offsets[partition] = max([self.offsets.get(partition, 0), *[o + 1 for o in offsets]])
         msgs = [Msg(codec.encode(b), o, partition, self.topic) for o, b in zip(offsets, batches)]
-        writer = UsageWriter(self.client, lambda m, r: None, evidence=self.evidence)
+        writer = UsageWriter(self.client, lambda m, r: None)
         writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})  # type: ignore[dict-item]
 
     def lic(self, name: str) -> str:

@@ -79,7 +79,7 @@ def _alert(h: Harness, n: int) -> dict[str, Any]:
 
 def test_alerts_are_logged_once_in_their_partitions_log(harness: Harness) -> None:
     target = RecordTarget(harness.client, subject="alert", table="alerts", columns=ALERT_COLUMNS, row=alert_row,
-                          evidence=RecordLog(harness.evidence, kind="alert.v1", id_field="alert_id",
+                          evidence=RecordLog(harness.client, kind="alert.v1", id_field="alert_id",
                                              time_field="created_at",
                                              record=lambda row: dict(zip(ALERT_COLUMNS, row))))
     topic = harness.topic.replace("usage", "alerts")

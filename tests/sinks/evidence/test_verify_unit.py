@@ -94,6 +94,6 @@ def test_leaf_encoding_is_unambiguous() -> None:
     base = {"alert_id": "a", "kind": "k", "severity": "s", "license_id": "l", "tenant": "", "team": "", "metric": "",
             "period": "", "threshold": None, "message": "m", "evidence": {"b": "2", "a": "1"}, "event_id": None,
             "created_at": 5}
-    assert leaf_bytes("alert.v1", base).endswith(b"1:m,{1:a,1:1,1:b,1:2,}~1:5,")
+    assert leaf_bytes("alert.v1", base).endswith(b"\x01\x01m\x02\x01a\x011\x01b\x012\x01" + (5).to_bytes(8, "little"))
     assert leaf_bytes("alert.v1", {**base, "threshold": 0}) != leaf_bytes("alert.v1", base)
     assert leaf_bytes("alert.v1", {**base, "tenant": "x", "team": ""}) != leaf_bytes("alert.v1", {**base, "team": "x"})
