@@ -31,7 +31,9 @@ _ADVANCE = ("SELECT log, tile, n, if(n = " + str(TILE_LEAVES) + ", l8[1], toFixe
             "SELECT log, kafka_offset, entry_id, entry_time, leaf_hash, rn, intDiv(rn - 1, " + str(TILE_LEAVES) + ") AS tile "
             "FROM (SELECT log, kafka_offset, entry_id, entry_time, leaf_hash, "
             "row_number() OVER (PARTITION BY log ORDER BY kafka_offset, entry_id) AS rn "
-            "FROM evidence_leaves WHERE {where})) GROUP BY log, tile) ORDER BY log, tile")
+            "FROM ({leaves}))) GROUP BY log, tile) ORDER BY log, tile")
+# One branch per log, each a range of the sorting key (an OR of them would scan the whole table).
+_LEAVES = "SELECT log, kafka_offset, entry_id, entry_time, leaf_hash FROM evidence_leaves WHERE {where}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class LogStore:
         """For each log, the tiles completed after ``base`` (the end of its last stored tile), hashed by
         ClickHouse, and the leaf hashes of the partial tile after them. One query for all logs of a flush:
         the leaves never travel to Python, only 32 bytes per 256 of them."""
+        if not bases:
+            return {}
         conds: list[str] = []
         params: dict[str, Any] = {}
         for n, (log, base) in enumerate(sorted(bases.items())):
@@ -76,7 +80,8 @@ class LogStore:
             conds.append(f"(log = {{g{n}:String}} AND {after})")
         out: dict[str, tuple[list[Tile], list[bytes]]] = {log: ([], []) for log in bases}
         for log, tile, n, root, lo, li, mt, partial in self.client.query(
-                _ADVANCE.format(where=" OR ".join(conds)), parameters=params).result_rows:
+                _ADVANCE.format(leaves=" UNION ALL ".join(_LEAVES.format(where=c) for c in conds)),
+                parameters=params).result_rows:
             if n == TILE_LEAVES:
                 out[str(log)][0].append(Tile(int(tile), _bytes(root), (int(lo), str(li)), int(mt)))
             else:

@@ -113,6 +113,15 @@ def test_sigkill_between_write_and_commit_loses_and_duplicates_nothing(kafka_env
     _check_evidence(url, env, topics, expected_ids, tmp_path)
 
 
+def _topic_size(bootstrap: str, topic: str) -> int:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{uuid.uuid4().hex[:6]}"})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        return int(high - low)
+    finally:
+        c.close()
+
+
 def _meterstream(env: dict[str, str], *args: str) -> str:
     return subprocess.run([sys.executable, "-m", "meterstream.cli", *args], capture_output=True, text=True,
                           timeout=120, check=True, env={**os.environ, **env}).stdout
@@ -124,8 +133,9 @@ def _check_evidence(url: str, env: dict[str, str], topics, expected_ids: list[st
                        f"evidence_leaves WHERE log LIKE '{topics.usage}/%'")[0]
     assert (leaves["n"], leaves["ids"]) == (len(expected_ids), len(expected_ids))  # no leaf twice, none missing
     assert sorted(leaves["all"]) == sorted(str(uuid.UUID(e)) for e in expected_ids)
-    published = _sql(url, "SELECT count() AS n FROM evidence_checkpoints")[0]["n"]
-    assert published >= 1  # signed while the sink ran (every 2,000 leaves)
+    stored = _sql(url, "SELECT count() AS n FROM evidence_checkpoints")[0]["n"]
+    assert stored >= 1  # signed while the sink ran (every 2,000 leaves) and when it stopped
+    assert _topic_size(env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"], topics.evidence_checkpoints) >= 1  # for witnesses
     _meterstream(env, "evidence", "checkpoint")
     bundle = tmp_path / "bundle.json"
     _meterstream(env, "evidence", "export", "--license", "lic-03", "--from", "2026-04-01", "--to", "2026-04-02",
