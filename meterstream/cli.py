@@ -39,6 +39,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.reports.cli": ("report", "dashboard"),
     "meterstream.sinks.webhooks.cli": ("webhook",),
+    "meterstream.sinks.evidence.cli": ("evidence",),
 }
 
 

@@ -87,6 +87,10 @@ class Topics(BaseSettings):
         return f"{self.topic_prefix}alerts.dlq"
 
     @property
+    def evidence_checkpoints(self) -> str:
+        return f"{self.topic_prefix}evidence.checkpoints"
+
+    @property
     def webhook_endpoints(self) -> str:
         return f"{self.topic_prefix}webhook.endpoints"
 

@@ -18,6 +18,7 @@ from meterstream.schemas import RecordCodec
 
 from .batching import SKIP, BatchingConsumer, FlushPolicy, Invalid, Item, Row, Skip, batching_consumer
 from .errors import SinkError
+from .evidence.record_log import RecordLog
 from .settings import SinkSettings
 
 RowFn = Callable[[dict[str, Any]], list[Any]]
@@ -60,8 +61,9 @@ class RecordTarget:
     """One topic of single records into one table."""
 
     def __init__(self, client: Client, *, subject: str, table: str, columns: list[str], row: RowFn,
-                 what: str | None = None) -> None:
+                 what: str | None = None, evidence: RecordLog | None = None) -> None:
         self.client, self.table, self.columns, self.row = client, table, columns, row
+        self.evidence = evidence
         self.name = table
         self.what = what or subject  # how a dead letter's reason names the record
         self.codec = RecordCodec(subject)
@@ -82,6 +84,11 @@ class RecordTarget:
                                settings={"insert_deduplication_token": _token(self.table, items)})
         except Exception as exc:
             raise SinkError(f"insert of {len(items)} rows into {self.table} failed: {exc}") from exc
+        if self.evidence is not None:  # after the insert, before the commit: see evidence/record_log.py
+            try:
+                self.evidence.append([(i.msg, i.value) for i in items])
+            except Exception as exc:
+                raise SinkError(f"appending {len(items)} {self.table} to the evidence log failed: {exc}") from exc
         return []
 
 
@@ -105,9 +112,11 @@ def record_sink(settings: SinkSettings, client: Client, *, topic: str, group_suf
 
 
 def alerts_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
+    log = RecordLog(client, kind="alert.v1", record=lambda row: dict(zip(ALERT_COLUMNS, row)), id_field="alert_id",
+                    time_field="created_at") if settings.evidence_enabled else None
     return record_sink(settings, client, topic=settings.alerts, group_suffix="alerts", dlq_topic=settings.alerts_dlq,
                        target=RecordTarget(client, subject="alert", table="alerts", columns=ALERT_COLUMNS,
-                                           row=alert_row))
+                                           row=alert_row, evidence=log))
 
 
 def licenses_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:

@@ -1,7 +1,7 @@
 """``meterstream sink``: every consumer of the sink in one process, sharing one ClickHouse.
 
 Only one process may open an embedded (chDB) data directory, so all consumers
-run here as threads, each with its own client on the same URL (clients on one
+run here as threads (with the evidence log's checkpointer), each with its own client on the same URL (clients on one
 chDB path in one process share the engine), and the read-only query endpoint
 (``query_endpoint/``) serves everyone else's reads from here. SIGTERM/SIGINT stop them cleanly:
 each writes what it holds and commits before exiting.
@@ -18,6 +18,8 @@ from clickhouse_connect.driver.client import Client
 from meterstream.errors import ConfigError
 
 from .clickhouse import connect
+from .evidence.leaf_sql import apply_evidence
+from .evidence.checkpointer import checkpointer
 from .migrations import migrate
 from .query_endpoint.service import start_endpoint
 from .record_sink import alerts_sink, decisions_sink, licenses_sink, releases_sink
@@ -54,10 +56,16 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     apply_retention(first, settings.sink_retention_months)
     apply_decisions_retention(first, settings.sink_decisions_retention_days)
     endpoint = start_endpoint(settings, settings.clickhouse_url)  # reads of the embedded store while we hold it
+    apply_evidence(first, settings.evidence_enabled)
     threads: list[threading.Thread] = []
     try:
-        for name in names:
-            sink = FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url))
+        runnables: list[tuple[str, Runnable]] = [
+            (name, FACTORIES[name](settings, first if name == "usage" else connect(settings.clickhouse_url)))
+            for name in names]
+        evidence = checkpointer(settings, connect(settings.clickhouse_url))
+        if evidence is not None:
+            runnables.append(("evidence", evidence))
+        for name, sink in runnables:
             t = threading.Thread(target=_guarded, args=(name, sink, stop), name=f"sink-{name}")
             t.start()
             threads.append(t)

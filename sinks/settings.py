@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from meterstream.config import KafkaSettings, Topics, default_data_dir
@@ -23,7 +25,25 @@ class ClickHouseSettings(KafkaSettings, Topics):
                                 description="chdb:///abs/path (embedded) or http(s)://user:pass@host:port/db.")
 
 
-class SinkSettings(ClickHouseSettings, QueryEndpointSettings):
+def default_key_path() -> Path:
+    return default_data_dir() / "evidence" / "signing.key"
+
+
+class EvidenceSettings(ClickHouseSettings):
+    """The evidence log (docs/evidence.md): on or off, the signing key, how often checkpoints are signed."""
+
+    evidence_enabled: bool = Field(True, description="Log every stored usage event and alert in the Merkle log "
+                                                     "(applied at sink start).")
+    evidence_origin: str = Field("meterstream", description="Signing key name; checkpoint origins are "
+                                                            "<origin>/<topic>/<partition>.")
+    evidence_key_path: Path = Field(default_factory=default_key_path, description="Ed25519 signing key (PEM, 0600).")
+    evidence_key_passphrase: SecretStr | None = Field(None, description="Passphrase the key file is encrypted with.")
+    evidence_checkpoint_events: int = Field(10_000, ge=1, description="Sign a checkpoint once this many leaves "
+                                                                      "were added since the last one...")
+    evidence_checkpoint_s: float = Field(10.0, gt=0, description="...or once this many seconds passed and it grew.")
+
+
+class SinkSettings(EvidenceSettings, QueryEndpointSettings):
     """One sink process; run several with the same group to share partitions.
 
     On the embedded engine it also serves the read-only query endpoint (``query_*`` fields).

@@ -22,6 +22,7 @@ from meterstream.schemas.resolve import BatchResolver
 
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
 from .clickhouse import connect
+from .evidence.leaf_sql import apply_evidence
 from .migrations import migrate
 from .retention import apply_retention
 from .settings import SinkSettings
@@ -59,10 +60,11 @@ class UsageTarget:
 
 
 def usage_sink(settings: SinkSettings, client: Client | None = None) -> BatchingConsumer[Fingerprint]:
-    """The usage consumer of the sink (its ClickHouse migrated and its retention applied)."""
+    """The usage consumer of the sink (its ClickHouse migrated, its retention and evidence log applied)."""
     client = client or connect(settings.clickhouse_url)
     migrate(client)
     apply_retention(client, settings.sink_retention_months)
+    apply_evidence(client, settings.evidence_enabled)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
                              target=UsageTarget(client), dlq_topic=settings.usage_dlq,
                              policy=FlushPolicy(settings.sink_flush_rows, settings.sink_flush_ms,

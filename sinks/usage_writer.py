@@ -11,7 +11,8 @@ Two statements per flush:
 2. *Move*: one insert-select copies into ``usage_events`` only the staged events
    whose id is not already there (and each id once), pricing them on the way.
    Rollup views fire on this insert, so they count each event once however
-   often it was consumed or produced.
+   often it was consumed or produced; so does the evidence log's view, which
+   writes each moved event's leaf (``evidence/leaf_sql.py``) in the same insert.
 
 A container ClickHouse rejects is split in halves until the bad messages are
 isolated; they become dead letters and the rest is written.
@@ -41,11 +42,12 @@ EVENT_COLUMNS = ("event_id, event_time, license_id, producer_id, sequence, featu
                  "input_hash, output_hash, provider, source, user_id, use_case, data_categories, sensitivity, "
                  "trace_id, stage, decision_id, reservation_id")
 _EXTRA_FIELDS = [{"name": "flush_id", "type": "long"}, {"name": "kafka_partition", "type": "int"},
-                 {"name": "kafka_offset", "type": "long"}]
+                 {"name": "kafka_offset", "type": "long"}, {"name": "kafka_topic", "type": "string"}]
 
 MOVE_SQL = f"""
-INSERT INTO usage_events ({EVENT_COLUMNS}, unit_price, cost, currency, price_version, kafka_partition, kafka_offset)
-SELECT {EVENT_COLUMNS}, {priced_columns()}, kafka_partition, kafka_offset
+INSERT INTO usage_events ({EVENT_COLUMNS}, unit_price, cost, currency, price_version, kafka_partition, kafka_offset,
+                          kafka_topic)
+SELECT {EVENT_COLUMNS}, {priced_columns()}, kafka_partition, kafka_offset, kafka_topic
 FROM (
     SELECT *, {price_key()} AS price_key
     FROM usage_staging
@@ -92,7 +94,8 @@ class UsageWriter:
     def _stage(self, flush_id: int, msgs: Sequence[Message]) -> None:
         tail = zz(flush_id)
         body = self.resolver.body
-        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) for m in msgs]
+        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) + _avro_string(str(m.topic()))
+                  for m in msgs]
         data = container(self._container_schema, bodies)
         self.client.raw_insert("usage_batches_in", insert_block=data, fmt="Avro")
 
@@ -116,6 +119,11 @@ class UsageWriter:
             self.client.command("SELECT 1")
         except Exception as exc:
             raise SinkError(f"ClickHouse unreachable: {exc}") from cause
+
+
+def _avro_string(text: str) -> bytes:
+    raw = text.encode()
+    return zz(len(raw)) + raw
 
 
 def _first_line(exc: Exception) -> str:

@@ -77,6 +77,12 @@ def webhook_topics(t: Topics, state_retention_s: float = DEFAULT_STATE_RETENTION
     ]
 
 
+def evidence_topics(t: Topics) -> list[TopicSpec]:
+    """Signed checkpoints of the evidence log, for witnesses: one partition (a witness reads it all, a few
+    records a minute), kept forever (a witness that starts late still finds every checkpoint)."""
+    return [TopicSpec(t.evidence_checkpoints, 1, retention_ms=-1)]
+
+
 def changelog_topics(app_id: str, tables: Sequence[str], partitions: int) -> list[TopicSpec]:
     """Faust tables' changelogs (named as Faust names them), created before workers start: workers
     starting together otherwise race to create them, and the loser can keep a metadata view of 0

@@ -21,6 +21,7 @@ class Msg:
     _value: bytes
     _offset: int = 0
     _partition: int = 0
+    _topic: str = "test.usage"
 
     def value(self) -> bytes:
         return self._value
@@ -29,7 +30,7 @@ class Msg:
         return None
 
     def topic(self) -> str:
-        return "test.usage"
+        return self._topic
 
     def partition(self) -> int:
         return self._partition

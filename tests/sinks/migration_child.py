@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import available, migrate, statements
 
-V2_MIGRATIONS = {6, 7}  # what usage event v2 adds; the rest was the previous release
+V2_MIGRATIONS = {6, 7, 10}  # what usage event v2 and the evidence log add; the rest was the previous release
 ROLLUP_TOTALS = {
     "usage_hourly": "SELECT license_id, toStartOfMonth(hour), metric, sum(events), sum(errors), sum(quantity), "
                     "sum(cost), uniqExactMerge(hardware) FROM usage_hourly GROUP BY ALL ORDER BY ALL",

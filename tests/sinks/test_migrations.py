@@ -19,7 +19,8 @@ def test_upgrade_keeps_rollup_totals_even_of_expired_raw_months(tmp_path: Path) 
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["before"]["usage_monthly"] and any(r[1].startswith("2026-01") for r in got["before"]["usage_monthly"])
     assert got["after"] == got["before"]  # January's totals survive though its raw events are gone
-    assert got["applied"] == ["0006_usage_v2.sql", "0007_rollup_keys_v2.sql"] and got["again"] == []
+    assert got["applied"] == ["0006_usage_v2.sql", "0007_rollup_keys_v2.sql", "0010_evidence_log.sql"]
+    assert got["again"] == []
     assert got["keys"] == [["", "", ""]]
     for _, key in got["sorting"]:
         assert key.endswith("provider, use_case, stage")
