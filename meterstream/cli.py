@@ -21,7 +21,7 @@ from .errors import MeterstreamError
 Handler = Callable[[argparse.Namespace], int]
 
 PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
-PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam"}
+PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "yaml"}
 
 # Each package adds its own subcommands through a ``register(subparsers)`` function.
 # Their names are written here too only so that, should a module fail to import on the

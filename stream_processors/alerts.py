@@ -39,6 +39,11 @@ LICENSE_SUSPENDED = "license_suspended"
 SPEND_SPIKE = "spend_spike"
 SEQUENCE_GAP = "sequence_gap"
 SEQUENCE_REPEAT = "sequence_repeat"
+# Governance (stream_processors/governance): a policy rule's own severity overrides the default here.
+POLICY_VIOLATION = "policy_violation"
+POLICY_EXCEPTED = "policy_excepted"
+MONEY_SPIKE = "money_spike"
+BUDGET_THRESHOLD = "budget_threshold"
 
 SEVERITY = {
     THRESHOLD: "warning", QUOTA_EXHAUSTED: "critical", NOT_YET_VALID: "warning", EXPIRED: "critical",
@@ -46,6 +51,7 @@ SEVERITY = {
     REGION_NOT_ALLOWED: "critical", FEATURE_NOT_ENABLED: "warning", UNKNOWN_LICENSE: "critical",
     LICENSE_REVOKED: "critical", LICENSE_SUSPENDED: "critical", SPEND_SPIKE: "warning",
     SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info",
+    POLICY_VIOLATION: "warning", POLICY_EXCEPTED: "info", MONEY_SPIKE: "warning", BUDGET_THRESHOLD: "warning",
 }
 
 
@@ -140,13 +146,13 @@ class MessageAlerts:
 
     def fire(self, kind: str, message: str, period: str, *, index: int, metric: str = "", subject: str = "",
              threshold: int | None = None, evidence: dict[str, Any] | None = None, team: str = "",
-             forget_after_us: int | None = None) -> None:
+             forget_after_us: int | None = None, severity: str | None = None) -> None:
         """Fire the alert unless its id already fired (the outbox makes repeats harmless)."""
         if self.box.has(alert_id(self.license_id, kind, metric, period, threshold, subject)):
             return
         alert = make_alert(self.license_id, kind, message, metric=metric, period=period, threshold=threshold,
                            subject=subject, evidence=evidence, tenant=self.tenant, team=team,
-                           event_id=self.event_id(index))
+                           event_id=self.event_id(index), severity=severity)
         if forget_after_us is None:
             t = self.times[min(index, len(self.times) - 1)]
             forget_after_us = t - t % DAY_US + DAY_US + self.retention_us

@@ -91,6 +91,10 @@ class LicenseState:
     seq: dict[str, SequenceTrack] = field(default_factory=dict)  # producer -> track
     hw: dict[str, list[str]] = field(default_factory=dict)  # YYYY-MM -> distinct hardware ids
     spike: dict[str, SpikeBaseline] = field(default_factory=dict)  # scope -> baseline
+    # Governance (layout v2): users seen per use case and apps seen, as {scope: {id hash: first day}};
+    # cumulative spend per "<scope>|<YYYY-MM>|<currency>" in cost x 10^18 (see governance/spend.py).
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    spend: dict[str, int] = field(default_factory=dict)
 
 
 def period_used(state: LicenseState, metric: str, period: Period, key: str) -> int:

@@ -9,6 +9,9 @@ over an Avro schema read by fastavro: see the issue note and
 ``tests/benchmarks/test_processor_benchmark.py``. JSON also keeps Python's
 unbounded ints (an all-time total cannot overflow a long).
 
+Layout v2 (``0x02``): the v1 array with the governance fields appended
+(``seen``, ``spend``); a v1 value reads with them empty.
+
 Every layout starts with a byte that names it, so a later layout adds a reader
 and keeps this one. Byte ``{`` is layout 0: the JSON dict of string keys the
 processors wrote before typed state, read so that an upgraded worker restores
@@ -29,9 +32,11 @@ from .errors import StateDecodeError
 from .state import Hole, LicenseState, OutboxEntry, RollingWindow, SequenceTrack, SpikeBaseline
 
 V1 = 1
+V2 = 2
 LEGACY = ord("{")
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 _FIELDS = 12
+_FIELDS_V2 = 14
 
 
 def _flat(mapping: dict[int, Any]) -> list[Any]:
@@ -43,7 +48,7 @@ def _pairs(flat: list[Any]) -> dict[Any, Any]:
 
 
 def encode_state(st: LicenseState) -> bytes:
-    """Layout v1 bytes of ``st``."""
+    """Layout v2 bytes of ``st``."""
     body = [
         st.offset, st.events, st.repeats, st.unknown_events, st.quantity, st.days,
         {m: [_flat(w.buckets), _flat(w.armed), w.hard] for m, w in st.rolling.items()},
@@ -53,18 +58,32 @@ def encode_state(st: LicenseState) -> bytes:
          for p, t in st.seq.items()},
         st.hw,
         {s: [b.bucket, b.total, b.mean, b.var, b.history, b.fired_bucket] for s, b in st.spike.items()},
+        st.seen, st.spend,
     ]
-    return b"\x01" + _dumps(body).encode()
+    return b"\x02" + _dumps(body).encode()
 
 
 def _holes(flat: list[Any]) -> list[Hole]:
     return [Hole(*flat[i:i + 4]) for i in range(0, len(flat), 4)]
 
 
+def _read_v2(raw: bytes) -> LicenseState:
+    body = json.loads(raw[1:])
+    if not isinstance(body, list) or len(body) != _FIELDS_V2:
+        raise ValueError(f"expected a list of {_FIELDS_V2} fields")
+    st = _from_v1_body(body[:_FIELDS])
+    st.seen, st.spend = body[_FIELDS], body[_FIELDS + 1]
+    return st
+
+
 def _read_v1(raw: bytes) -> LicenseState:
     body = json.loads(raw[1:])
     if not isinstance(body, list) or len(body) != _FIELDS:
         raise ValueError(f"expected a list of {_FIELDS} fields")
+    return _from_v1_body(body)
+
+
+def _from_v1_body(body: list[Any]) -> LicenseState:
     offset, events, repeats, unknown, quantity, days, rolling, exhausted, outbox, seq, hw, spike = body
     if not all(type(v) is int for v in body[:4]):
         raise TypeError("offset and counters must be integers")
@@ -96,7 +115,7 @@ def _read_legacy(raw: bytes) -> LicenseState:
     )
 
 
-_READERS: dict[int, Callable[[bytes], LicenseState]] = {V1: _read_v1, LEGACY: _read_legacy}
+_READERS: dict[int, Callable[[bytes], LicenseState]] = {V2: _read_v2, V1: _read_v1, LEGACY: _read_legacy}
 
 
 def decode_state(raw: bytes, license_id: str) -> LicenseState:

@@ -19,7 +19,7 @@ from tests.stream_processors.factory import T0, US, columns, terms
 
 def roundtrip(st: LicenseState) -> LicenseState:
     raw = encode_state(st)
-    assert raw[0] == 1
+    assert raw[0] == 2
     return decode_state(raw, "lic-1")
 
 
@@ -39,6 +39,8 @@ def full_state() -> LicenseState:
         seq={"p1": SequenceTrack(20, [Hole(3, 5, T0, True), Hole(10, 12, T0 + 1)]), "p2": SequenceTrack()},
         hw={"2026-11": ["gpu-1", "gpu-2"]},
         spike={"input_tokens": SpikeBaseline(7, 3, 0.1 + 0.2, 1e-300, 4, -1), "t|m": SpikeBaseline(1)},
+        seen={"u|uc-1": {"0123456789ab": 20000}, "a|": {}},
+        spend={"team:search|2026-11|USD": 10**40 + 7},
     )
 
 
@@ -58,12 +60,13 @@ def test_full_state_with_a_large_outbox_round_trips_exactly() -> None:
 
 def test_layout_is_compact() -> None:
     raw = encode_state(LicenseState())
-    assert len(raw) < 40 and b"offset" not in raw
+    assert len(raw) < 48 and b"offset" not in raw
 
 
 @pytest.mark.parametrize("raw, words", [
     (b"", "empty value"),
-    (b"\x02[]", "unknown layout byte 0x02"),
+    (b"\x03[]", "unknown layout byte 0x03"),
+    (b"\x02[1,2,3]", "14 fields"),
     (b"\xc3\x01garbage", "unknown layout byte 0xc3"),
     (b"\x01not json", "layout 0x01"),
     (b"\x01[1,2,3]", "12 fields"),
@@ -87,6 +90,16 @@ def legacy_dict() -> dict[str, Any]:
             "fired": {a["alert_id"]: {"o": 8, "x": T0, "a": a}}, "seq": {"p1": [30, [[10, 12, T0, False]]]},
             "hw": {"2026-11": ["gpu-1"]}, "spike": {"input_tokens": [5, 10, 2.5, 0.5, 3, -1]},
             "repeats": 1, "unknown_events": 0}
+
+
+def test_layout_v1_is_read_with_empty_governance_fields() -> None:
+    """A changelog written before governance (layout v1) still loads; the new fields start empty."""
+    st = full_state()
+    v2 = json.loads(encode_state(st)[1:])
+    back = decode_state(b"\x01" + json.dumps(v2[:12]).encode(), "lic-1")
+    assert back.seen == {} and back.spend == {}
+    st.seen, st.spend = {}, {}
+    assert back == st
 
 
 def test_legacy_layout_is_read() -> None:
