@@ -30,7 +30,7 @@ PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryp
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
     "meterstream.producers.cli": ("generate", "spool"),
-    "meterstream.stream_processors.cli": ("processor", "license"),
+    "meterstream.stream_processors.cli": ("processor", "license", "inventory", "policy", "exception", "alert"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.webhooks.cli": ("webhook",),
 }

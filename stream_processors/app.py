@@ -27,9 +27,10 @@ from faust.types import TP
 from meterstream.errors import MeterstreamError
 from meterstream.kafka import dead_letters
 from meterstream.kafka.partitioner import crc32_partitioner
-from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, pipeline_topics
+from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, governance_topics, pipeline_topics
 from meterstream.schemas import BatchCodec, RecordCodec
 
+from .governance.agents import BUDGET_TABLE, wire_governance
 from .license.registry import TermsCache
 from .metering import FIELDS, MeteringRules, apply_message
 from .settings import ProcessorSettings
@@ -94,6 +95,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     rules = rules_from(settings)
     batch_codec, alert_codec = BatchCodec(), RecordCodec("alert")
     license_offsets: dict[int, int] = {}
+    governance = wire_governance(app, settings, raw, alerts_out)  # inventory, policies, budgets
 
     @app.agent(licenses)
     async def license_updates(stream: faust.StreamT) -> AsyncIterator[Any]:
@@ -136,7 +138,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             try:
                 if not msg.key:
                     raise MeterstreamError("usage message without a license id key")
-                batch = batch_codec.decode(msg.value or b"", fields=FIELDS)
+                await governance.ready()
+                batch = batch_codec.decode(msg.value or b"", fields=governance.fields(FIELDS))
             except MeterstreamError as exc:
                 await dead_letter(msg, exc)
                 continue
@@ -148,16 +151,18 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 lic = terms.get(license_id)
             state, applied = apply_message(
                 states.load(key), license_id, lic, msg.offset, batch.columns, rules,
-                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""))
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""),
+                governance=governance.view)
             if applied.changed:
                 states.save(key, state)
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])
             for alert in applied.alerts:
                 await alerts_out.send(key=license_id.encode(), value=alert_codec.encode(alert))
                 stats.alerts += 1
+            await governance.send_spend(applied.spend)
             yield batch.count
 
-    register_views(app, terms_table, states, terms, stats)
+    register_views(app, terms_table, states, terms, stats, governance.view)
     return app
 
 
@@ -173,12 +178,12 @@ def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | No
     return event_id
 
 
-TABLES = ("license_terms", "license_state")
+TABLES = ("license_terms", "license_state", BUDGET_TABLE)
 
 
 def topics_of(settings: ProcessorSettings) -> list[TopicSpec]:
     """The pipeline's topics and this app's table changelogs, created before Faust starts."""
-    return pipeline_topics(settings) + changelog_topics(settings.processor_app_id, TABLES, settings.partitions)
+    return pipeline_topics(settings) + governance_topics(settings) + changelog_topics(settings.processor_app_id, TABLES, settings.partitions)
 
 
 def run_worker(settings: ProcessorSettings) -> None:

@@ -1,10 +1,12 @@
-"""Stream-processor subcommands: ``meterstream processor`` and ``meterstream license``."""
+"""Stream-processor subcommands: ``meterstream processor``, ``license``, and the governance commands
+``inventory``, ``policy``, ``exception`` and ``alert``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from .governance import cli as governance_cli
 from .license import cli as license_cli
 
 
@@ -13,6 +15,7 @@ def register(sub: Any) -> None:
     p.add_argument("--web-port", type=int, default=None, help="port of the quota HTTP views")
     p.set_defaults(handler=_processor)
     license_cli.register(sub)
+    governance_cli.register(sub)
 
 
 def _processor(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
 """HTTP views of the quota state (Faust web), routed to the worker that owns the license.
 
 * ``GET /v1/licenses/{id}/check?metric=&quantity=&feature=&model=&model_version=``
-  -> the pre-check decision (``enforcement.decide``); 404 for an unknown license.
+  -> the pre-check decision (``enforcement.decide``, then the policy's blocking
+  rules, ``governance.check``: more event fields may be given, e.g. ``use_case``,
+  ``app``, ``environment``, ``user_id``, ``data_categories``); 404 for an unknown license.
 * ``GET /v1/licenses/{id}/quota`` -> every metric's limit, use and alerts fired.
 * ``GET /v1/stats`` -> this worker's counters, latency and assigned partitions.
 * ``GET /totals/`` and ``GET /totals/{id}/`` -> all-time events and quantity
@@ -22,6 +24,8 @@ from meterstream.clock import now_us
 from meterstream.schemas.units import METRICS, to_unscaled
 
 from .enforcement import decide, quota_state
+from .governance.check import judge_request, overlay, request_fields
+from .governance.view import GovernanceView
 from .license.registry import TermsCache
 from .state import LicenseState
 from .state_table import LicenseStates
@@ -37,7 +41,8 @@ def parse_quantity(text: str | None) -> int:
         raise ValueError(f"quantity: {exc}") from None
 
 
-def register_views(app: faust.App, terms_table: Any, states: LicenseStates, terms: TermsCache, stats: Stats) -> None:
+def register_views(app: faust.App, terms_table: Any, states: LicenseStates, terms: TermsCache, stats: Stats,
+                   governance: GovernanceView | None = None) -> None:
     """Attach the views to ``app``."""
 
     class Check(View):
@@ -55,9 +60,12 @@ def register_views(app: faust.App, terms_table: Any, states: LicenseStates, term
                 quantity = parse_quantity(q.get("quantity"))
             except ValueError as exc:
                 return self.json({"license_id": license_id, "error": str(exc)}, status=400)
-            return self.json(decide(t, states.peek(license_id), metric, quantity, now_us(),
-                                    feature=q.get("feature") or None, model=q.get("model") or None,
-                                    model_version=q.get("model_version") or None))
+            st, now = states.peek(license_id), now_us()
+            body = decide(t, st, metric, quantity, now, feature=q.get("feature") or None,
+                          model=q.get("model") or None, model_version=q.get("model_version") or None)
+            if governance is not None:
+                body = overlay(body, judge_request(governance, st, license_id, request_fields(q), now))
+            return self.json(body)
 
     class Quota(View):
         @app.table_route(table=terms_table, match_info="license_id")  # type: ignore[arg-type]

@@ -58,7 +58,8 @@ def _judge_match(alerts: MessageAlerts, m: Match, view: GovernanceView, resolver
     rule, key = m.rule, m.key
     subject = {f: key[resolver.col[f]] for f in SCOPE_FIELDS if f in resolver.col}
     subject.update(use_case=resolver.use_case_id(key), license_id=license_id)
-    first, used = m.index, None
+    first: int | None = m.index
+    used: PolicyException | None = None
     if view.exceptions.for_rule(rule.id):
         first, used = _first_uncovered(view, rule.id, subject, key, cols, times)
     policy = view.policy
