@@ -18,6 +18,7 @@ from meterstream.errors import ConfigError
 
 from .clickhouse import connect
 from .migrations import migrate
+from .governance_sink import governance_sink
 from .record_sink import alerts_sink, licenses_sink
 from .retention import apply_retention
 from .settings import SinkSettings
@@ -36,6 +37,7 @@ FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable]] = {
     "alerts": alerts_sink,
     "licenses": licenses_sink,
     "webhooks": delivery_log_sink,
+    "governance": governance_sink,
 }
 
 

@@ -28,7 +28,7 @@ from .errors import GovernanceError, InventoryError
 from .exceptions import PolicyException
 from .inventory import InventoryItem
 from .policy import Policy, parse_policy
-from .prices import CATALOG_KEY
+from .prices import CATALOG_KEY  # the same key as sinks/pricing/publish.py
 
 ACTIONS = ("acknowledge", "resolve", "reopen")
 
