@@ -9,6 +9,7 @@ WITH
     checks AS (SELECT alert_id, kind, severity, created_at, evidence, message FROM alerts FINAL
                WHERE evidence['use_case'] = {use_case:String} AND kind IN ('policy_violation', 'policy_excepted')
                  AND created_at >= {start:DateTime} AND created_at < {end:DateTime})
+SELECT * FROM (
 SELECT 'usage' AS section, last AS at, concat(model, '/', metric) AS id, '' AS actor,
        concat(toString(n), ' events, quantity ', toString(q), ', cost ', toString(c)) AS detail
 FROM used
@@ -27,4 +28,5 @@ FROM policy_exceptions FINAL WHERE scope['use_case'] = {use_case:String}
 UNION ALL
 SELECT 'remediation', at, alert_id, actor, concat(action, if(note != '', concat(': ', note), ''))
 FROM alert_actions FINAL WHERE alert_id IN (SELECT alert_id FROM checks)
+)
 ORDER BY section, at, id;

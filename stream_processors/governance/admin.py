@@ -1,4 +1,6 @@
-"""Publishing governance data: inventory entries, policies, exceptions, budgets, prices, alert actions.
+"""Publishing governance data: inventory entries, policies, exceptions, budgets, alert actions.
+
+(The price catalog is published by ``meterstream prices load``: ``sinks/pricing/publish.py``.)
 
 Each kind lives on its compacted topic (``meterstream.kafka.topics.governance_topics``),
 the latest value per key being the state; reads go from the topic's start to
@@ -28,13 +30,12 @@ from .errors import GovernanceError, InventoryError
 from .exceptions import PolicyException
 from .inventory import InventoryItem
 from .policy import Policy, parse_policy
-from .prices import CATALOG_KEY  # the same key as sinks/pricing/publish.py
 
 ACTIONS = ("acknowledge", "resolve", "reopen")
 
 
 class GovernanceAdmin:
-    """Python API behind ``meterstream inventory|policy|exception|alert`` and the catalog/budget publishing."""
+    """Python API behind ``meterstream inventory|policy|exception|alert``."""
 
     def __init__(self, kafka: KafkaSettings | None = None, topics: Topics | None = None, timeout: float = 30.0) -> None:
         self.kafka, self.topics, self.timeout = kafka or KafkaSettings(), topics or Topics(), timeout
@@ -112,13 +113,6 @@ class GovernanceAdmin:
                        flush=False)
         self._flush()
         return len(budgets)
-
-    def put_prices(self, catalog_version: int, rows: list[dict[str, Any]]) -> None:
-        """Publish a catalog version (first-tier rows of the ``price_catalog`` shape) for the workers."""
-        prices = [{k: r[k] for k in ("model", "version_pattern", "metric", "unit_price", "currency",
-                                      "effective_from", "effective_to")} for r in rows if not r.get("tier_from")]
-        self._send(self.topics.prices, CATALOG_KEY.decode(), "price_catalog",
-                   {"catalog_version": catalog_version, "prices": prices, "loaded_at": now_us()})
 
     def alert_action(self, alert_id: str, action: str, actor: str, note: str = "") -> dict[str, Any]:
         if action not in ACTIONS:

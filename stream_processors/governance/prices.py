@@ -21,7 +21,6 @@ from .inventory import to_us
 
 PRICE_SCALE = 10**12
 COST_SCALE = 10**18
-CATALOG_KEY = b"catalog"
 
 
 @dataclass(frozen=True, slots=True)

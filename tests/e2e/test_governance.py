@@ -26,13 +26,15 @@ from meterstream.producers import Meter, ProducerSettings
 from meterstream.sinks import query_pack
 from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.governance_sink import governance_sink
+from meterstream.sinks.pricing.catalog import load_catalog, parse_catalog
+from meterstream.sinks.pricing.publish import publish_catalog
 from meterstream.sinks.record_sink import alerts_sink
 from meterstream.sinks.settings import SinkSettings
 from meterstream.sinks.usage_sink import usage_sink
 from meterstream.stream_processors.governance.admin import GovernanceAdmin
 from meterstream.stream_processors.license import LicenseAdmin, LicenseTerms
 from tests.helpers import free_port, wait_for
-from tests.stream_processors.governance.org import PRICES, SAMPLE_POLICY, TEAMS, budgets, models, use_cases
+from tests.stream_processors.governance.org import PRICES_CSV, SAMPLE_POLICY, TEAMS, budgets, models, use_cases
 
 pytestmark = pytest.mark.integration
 US = 1_000_000
@@ -81,8 +83,12 @@ EXPECTED = Counter({
 })
 
 
-def publish_organisation(kafka: KafkaSettings, topics: Topics) -> str:
-    """Licenses, inventory, the sample policy, prices, budgets and one exception; returns the exception id."""
+def publish_organisation(kafka: KafkaSettings, topics: Topics, ch: Any, tmp_path: Path) -> str:
+    """Licenses, inventory, the sample policy, prices (as `meterstream prices load` does: into ClickHouse and
+    onto the prices topic), budgets and one exception; returns the exception id."""
+    catalog = tmp_path / "prices.csv"
+    catalog.write_text(PRICES_CSV)
+    publish_catalog(kafka, topics, load_catalog(ch, catalog), parse_catalog(catalog))
     with LicenseAdmin(kafka, topics) as licenses:
         licenses.publish_many([LicenseTerms(license_id=lic, tenant="acme") for lic in LIC.values()])
     with GovernanceAdmin(kafka, topics) as admin:
@@ -90,7 +96,6 @@ def publish_organisation(kafka: KafkaSettings, topics: Topics) -> str:
         for item in models() + use_cases():
             admin.put_item(item)
         admin.load_policy(SAMPLE_POLICY, by="ciso")
-        admin.put_prices(1, PRICES)
         admin.put_budgets(budgets(MONTH))
         return admin.grant("prompt-logging-regulated-data", "pilot with logging on", "ciso", T + 10 * MIN,
                            {"use_case": "notes-summary"}, requested_by="fay", starts_at_us=T - 60 * MIN).exception_id
@@ -140,7 +145,7 @@ def governance_alerts(ch: Any) -> Counter[tuple[str, str, str]]:
 
 def test_small_organisation_through_the_pipeline(kafka_env, topics, clickhouse, clickhouse_url, tmp_path: Path) -> None:
     kafka = KafkaSettings(kafka_bootstrap_servers=kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"])
-    exception_id = publish_organisation(kafka, topics)
+    exception_id = publish_organisation(kafka, topics, clickhouse, tmp_path)
     port = free_port()
     env = {**kafka_env, "METERSTREAM_PROCESSOR_WEB_PORT": str(port),
            "METERSTREAM_PROCESSOR_DATA_DIR": str(tmp_path / "processor")}
@@ -223,8 +228,8 @@ def check_evidence_and_summary(ch: Any, rng: dict[str, str], resolved: str) -> N
     assert [r["detail"].split(":")[0] for r in bundle if r["section"] == "remediation"] == ["acknowledge", "resolve"]
     month = BASE.strftime("%Y-%m-01")
     summary = {r["team"]: r for r in pack(ch, "executive_summary", start_month=month, end_month=month)
-               if r["team"] in TEAMS}
+               if r["team"] in TEAMS and r["currency"] == "USD"}  # unpriced events (claude-x) have no currency
     assert {t: (r["violations"], r["open_violations"]) for t, r in summary.items()} == {
         "support": (1, 1), "research": (3, 2), "finance": (4, 4)}
     assert str(summary["support"]["spend"]).startswith("105") and summary["research"]["shadow_events"] == 5
-    assert summary["finance"]["users"] == 3  # '', u1, u2
+    assert summary["finance"]["users"] == 3  # '', u1, u2 (among the priced events)

@@ -47,12 +47,10 @@ def use_cases() -> list[InventoryItem]:
     ]
 
 
-PRICES = [  # unit prices in USD per token: large, so that budgets are crossed with few events
-    {"model": "gpt-4o", "version_pattern": "*", "metric": "input_tokens", "unit_price": Decimal("0.01"),
-     "currency": "USD", "effective_from": 0, "effective_to": 10**17},
-    {"model": "llama-3", "version_pattern": "*", "metric": "input_tokens", "unit_price": Decimal("0.001"),
-     "currency": "USD", "effective_from": 0, "effective_to": 10**17},
-]
+# Unit prices in USD per token: large, so that budgets are crossed with few events.
+PRICES_CSV = ("model,version_pattern,metric,unit_price,currency,effective_from,effective_to,tier_from\n"
+              "gpt-4o,*,input_tokens,0.01,USD,2020-01-01,,0\n"
+              "llama-3,*,input_tokens,0.001,USD,2020-01-01,,0\n")
 
 
 def budgets(month: str) -> list[Budget]:
