@@ -36,14 +36,17 @@ class Governance:
     def __init__(self, view: GovernanceView, spend_topic: faust.TopicT, grace_s: float) -> None:
         self.view, self.spend_topic, self.grace_s = view, spend_topic, grace_s
         self.codec = RecordCodec("spend")
+        self._waited = False
 
     def fields(self, base: tuple[str, ...]) -> tuple[str, ...]:
         """``base`` plus the event columns governance needs now."""
         return tuple(dict.fromkeys(base + self.view.columns()))
 
     async def ready(self) -> None:
-        if not self.view.ready:
+        """Wait (once, bounded) for the first read of the governance topics; after that never again."""
+        if not self._waited:
             await wait_ready(self.view, self.grace_s)
+            self._waited = True
 
     async def send_spend(self, records: list[dict[str, Any]]) -> None:
         for r in records:
@@ -59,6 +62,7 @@ def wire_governance(app: faust.App, settings: ProcessorSettings, raw: Callable[[
     table = app.Table(BUDGET_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
     codec, alert_codec = RecordCodec("spend"), RecordCodec("alert")
     retention_us = int(settings.processor_alert_retention_days * 86_400e6)
+    governance = Governance(view, spend_topic, settings.processor_governance_grace_s)
 
     @app.task
     async def governance_feed() -> None:
@@ -73,8 +77,7 @@ def wire_governance(app: faust.App, settings: ProcessorSettings, raw: Callable[[
             except MeterstreamError as exc:
                 log.warning("spend record %s[%d]@%d refused: %s", msg.topic, msg.partition, msg.offset, exc)
                 continue
-            if not view.ready:
-                await wait_ready(view, settings.processor_governance_grace_s)
+            await governance.ready()
             st = ScopeSpend.decode(table.get(msg.key))
             alerts, changed = apply_spend(st, record, msg.offset, view.budgets, retention_us)
             if changed:
@@ -83,4 +86,4 @@ def wire_governance(app: faust.App, settings: ProcessorSettings, raw: Callable[[
                 await alerts_out.send(key=msg.key, value=alert_codec.encode(alert))
             yield msg.offset
 
-    return Governance(view, spend_topic, settings.processor_governance_grace_s)
+    return governance

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from meterstream.config import KafkaSettings, Topics
+from meterstream.errors import MeterstreamError
 from meterstream.kafka.compacted import CompactedReader
 
 from .view import BUDGETS, EXCEPTIONS, INVENTORY, POLICIES, PRICES, GovernanceView
@@ -48,11 +49,28 @@ class GovernanceFeed:
         for kind, m in msgs:
             self.view.apply(kind, m.key(), m.value())
 
+    async def _first_read(self) -> None:
+        """Read every topic to its end; retried (the topics may not exist yet, or Kafka may be away)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                self._apply(await loop.run_in_executor(None, self._open_and_catch_up))
+                return
+            except MeterstreamError as exc:
+                log.warning("governance topics not readable yet (%s); retrying", exc)
+                self._close()
+                await asyncio.sleep(self.poll_s * 4)
+
+    def _close(self) -> None:
+        for r in self.readers.values():
+            r.close()
+        self.readers.clear()
+
     async def run(self) -> None:
         """Catch up, mark the view ready, then follow until cancelled."""
         loop = asyncio.get_running_loop()
         try:
-            self._apply(await loop.run_in_executor(None, self._open_and_catch_up))
+            await self._first_read()
             self.view.ready = True
             log.info("governance view ready: %d models, %d use cases, %d rules, %d exceptions, %d budgets",
                      len(self.view.inventory.models), len(self.view.inventory.use_cases),
@@ -62,8 +80,7 @@ class GovernanceFeed:
                 self._apply(await loop.run_in_executor(None, self._poll))
                 await asyncio.sleep(self.poll_s)
         finally:
-            for r in self.readers.values():
-                r.close()
+            self._close()
 
 
 async def wait_ready(view: GovernanceView, grace_s: float) -> None:
