@@ -41,6 +41,7 @@ US = 1_000_000
 MIN = 60 * US
 TAG = uuid.uuid4().hex[:6]
 LIC = {team: f"lic-{team}-{TAG}" for team in TEAMS}
+TEAM = {team: f"{team}-{TAG}" for team in TEAMS}  # team names of this run: the ClickHouse store is shared
 NOW = datetime.now(timezone.utc)
 BASE = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)  # one hour of events, one UTC day
 T = int(BASE.timestamp()) * US
@@ -69,7 +70,7 @@ TRAFFIC: list[tuple[str, int, int, dict[str, Any]]] = [
     ("finance", 20, 3, dict(use_case="notes-summary", model="llama-3", environment="dev",
                             sensitivity="regulated")),  # prompt-logging: violation (the exception expired)
 ]
-EXPECTED = Counter({
+EXPECTED_BY_ROLE = Counter({
     ("policy_violation", "restricted-model-internal-only", "support"): 1,
     ("policy_violation", "prod-approved-models-only", "research"): 1,
     ("policy_violation", "unregistered-application", "research"): 1,
@@ -81,6 +82,7 @@ EXPECTED = Counter({
     ("budget_threshold", "80", "support"): 1,
     ("budget_threshold", "100", "support"): 1,
 })
+EXPECTED = Counter({(kind, what, TEAM[team]): n for (kind, what, team), n in EXPECTED_BY_ROLE.items()})
 
 
 def publish_organisation(kafka: KafkaSettings, topics: Topics, ch: Any, tmp_path: Path) -> str:
@@ -96,7 +98,7 @@ def publish_organisation(kafka: KafkaSettings, topics: Topics, ch: Any, tmp_path
         for item in models() + use_cases():
             admin.put_item(item)
         admin.load_policy(SAMPLE_POLICY, by="ciso")
-        admin.put_budgets(budgets(MONTH))
+        admin.put_budgets(budgets(MONTH, support_team=TEAM["support"]))
         return admin.grant("prompt-logging-regulated-data", "pilot with logging on", "ciso", T + 10 * MIN,
                            {"use_case": "notes-summary"}, requested_by="fay", starts_at_us=T - 60 * MIN).exception_id
 
@@ -108,7 +110,7 @@ def produce_traffic(settings: ProducerSettings) -> int:
             qty, users = tags.pop("quantity", 100), tags.pop("user_id", "")
             for i in range(n):
                 user = users[i % len(users)] if isinstance(users, list) else users
-                meter.record(LIC[team], "input_tokens", qty, team=team, user_id=user,
+                meter.record(LIC[team], "input_tokens", qty, team=TEAM[team], user_id=user,
                              event_time_us=T + minute * MIN + i * US, **tags)
             meter.flush()  # one message per traffic line, in order
     return sum(n for _, _, n, _ in TRAFFIC)
@@ -139,7 +141,7 @@ def governance_alerts(ch: Any) -> Counter[tuple[str, str, str]]:
     found = rows(ch, "SELECT kind, if(kind = 'budget_threshold', toString(threshold), evidence['rule_id']), team "
                      "FROM alerts FINAL WHERE (license_id IN {lics:Array(String)} OR evidence['scope'] IN "
                      "{teams:Array(String)}) AND kind IN ('policy_violation', 'policy_excepted', 'budget_threshold')",
-                 lics=list(LIC.values()), teams=list(TEAMS))
+                 lics=list(LIC.values()), teams=list(TEAM.values()))
     return Counter(found)  # type: ignore[arg-type]
 
 
@@ -197,17 +199,17 @@ def remediate(kafka: KafkaSettings, topics: Topics, ch: Any) -> str:
 def check_compliance_queries(ch: Any, exception_id: str, resolved: str) -> None:
     rng = {"start": (BASE - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S"),
            "end": (NOW + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")}
-    mine = set(TEAMS)
+    mine = set(TEAM.values())
     by_team = {(r["team"], r["rule_id"], r["kind"]): (r["alerts"], r["resolved"])
                for r in pack(ch, "violations_by_team", **rng) if r["team"] in mine}
     assert by_team == {(t, rule, kind): (n, 1 if rule == "unregistered-application" else 0)
                        for (kind, rule, t), n in EXPECTED.items() if kind != "budget_threshold"}
     unapproved = [r for r in pack(ch, "models_without_approval", **rng) if set(r["teams"]) & mine]
     assert [(r["model"], r["status"], r["teams"], r["events"]) for r in unapproved] == \
-        [("mystery-7b", "proposed", ["finance", "research"], 8)]
+        [("mystery-7b", "proposed", sorted([TEAM["finance"], TEAM["research"]]), 8)]
     shadow = [r for r in pack(ch, "shadow_applications", **rng) if set(r["teams"]) & mine]
     assert [(r["application"], r["teams"], r["models"], r["users"], r["events"]) for r in shadow] == \
-        [("shadow-app", ["research"], ["llama-3"], 1, 5)]
+        [("shadow-app", [TEAM["research"]], ["llama-3"], 1, 5)]
     at = (BASE - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
     assert exception_id in [r["exception_id"] for r in pack(ch, "expiring_exceptions", at=at, days="1")]
     later = (BASE + timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
@@ -227,8 +229,9 @@ def check_evidence_and_summary(ch: Any, rng: dict[str, str], resolved: str) -> N
     bundle = pack(ch, "evidence_bundle", use_case="shadow-app", **rng)
     assert [r["detail"].split(":")[0] for r in bundle if r["section"] == "remediation"] == ["acknowledge", "resolve"]
     month = BASE.strftime("%Y-%m-01")
-    summary = {r["team"]: r for r in pack(ch, "executive_summary", start_month=month, end_month=month)
-               if r["team"] in TEAMS and r["currency"] == "USD"}  # unpriced events (claude-x) have no currency
+    role = {name: team for team, name in TEAM.items()}
+    summary = {role[r["team"]]: r for r in pack(ch, "executive_summary", start_month=month, end_month=month)
+               if r["team"] in role and r["currency"] == "USD"}  # unpriced events (claude-x) have no currency
     assert {t: (r["violations"], r["open_violations"]) for t, r in summary.items()} == {
         "support": (1, 1), "research": (3, 2), "finance": (4, 4)}
     assert str(summary["support"]["spend"]).startswith("105") and summary["research"]["shadow_events"] == 5

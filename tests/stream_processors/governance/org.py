@@ -53,6 +53,6 @@ PRICES_CSV = ("model,version_pattern,metric,unit_price,currency,effective_from,e
               "llama-3,*,input_tokens,0.001,USD,2020-01-01,,0\n")
 
 
-def budgets(month: str) -> list[Budget]:
-    return [Budget("team", "support", month, Decimal(100), "USD", (80, 100)),
+def budgets(month: str, support_team: str = "support") -> list[Budget]:
+    return [Budget("team", support_team, month, Decimal(100), "USD", (80, 100)),
             Budget("use_case", "code-assist", month, Decimal(1000), "USD", (80, 100))]
