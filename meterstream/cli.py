@@ -21,7 +21,8 @@ from .errors import MeterstreamError
 Handler = Callable[[argparse.Namespace], int]
 
 PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
-PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "yaml"}
+PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "matplotlib",
+                 "rich", "yaml"}
 
 # Each package adds its own subcommands through a ``register(subparsers)`` function.
 # Their names are written here too only so that, should a module fail to import on the
@@ -30,8 +31,10 @@ PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryp
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.commands": ("kafka", "topics", "demo", "check-config"),
     "meterstream.producers.cli": ("generate", "spool"),
-    "meterstream.stream_processors.cli": ("processor", "license", "inventory", "policy", "exception", "alert"),
+    "meterstream.stream_processors.cli": ("processor", "license", "model", "inventory", "policy", "exception",
+                                          "alert"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
+    "meterstream.sinks.reports.cli": ("report", "dashboard"),
     "meterstream.sinks.webhooks.cli": ("webhook",),
 }
 

@@ -68,6 +68,7 @@ SETTINGS_CLASSES = {
     "processor": "meterstream.stream_processors.settings:ProcessorSettings",
     "sink": "meterstream.sinks.settings:SinkSettings",
     "webhook": "meterstream.sinks.webhooks.settings:WebhookSettings",
+    "report": "meterstream.sinks.reports.settings:ReportSettings",
 }
 
 

@@ -71,6 +71,14 @@ class Topics(BaseSettings):
         return f"{self.topic_prefix}prices"
 
     @property
+    def decisions(self) -> str:
+        return f"{self.topic_prefix}decisions"
+
+    @property
+    def model_releases(self) -> str:
+        return f"{self.topic_prefix}model.releases"
+
+    @property
     def usage_dlq(self) -> str:
         return f"{self.topic_prefix}usage.dlq"
 

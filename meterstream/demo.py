@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import DEFAULT_BOOTSTRAP, KafkaSettings, Topics, default_data_dir
 from .process import get_json, spawn, terminate, wait_http
+from .progress import bar
 from .kafka.topics import ensure_topics, pipeline_topics
 
 
@@ -58,12 +59,14 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
         before = wait_http(f"{base}/totals/", 120, processor)
         print(f"processor worker up (log: {logs / 'processor.log'})")
 
-        sink_thread = threading.Thread(target=run_sinks, args=(SinkSettings(), stop), name="sink", daemon=True)
+        ssettings = SinkSettings()
+        ssettings = ssettings.model_copy(update={"query_port": _free_or(ssettings.query_host, ssettings.query_port)})
+        sink_thread = threading.Thread(target=run_sinks, args=(ssettings, stop), name="sink", daemon=True)
         sink_thread.start()
 
-        with Meter() as meter:
+        with Meter() as meter, bar("sending demo traffic", events) as advance:
             started = time.monotonic()
-            sent = generate(meter, events, licenses, seed=int(time.time()))
+            sent = generate(meter, events, licenses, seed=int(time.time()), progress=advance)
             meter.flush()
             producer_id = meter.producer_id
         print(f"sent {events} events for {licenses} licenses in {time.monotonic() - started:.2f}s")
@@ -77,6 +80,7 @@ def run_demo(events: int, licenses: int, keep_running: bool = False) -> int:
             for lic, n in sent.events.items())
         print("OK: every event counted once in ClickHouse and in the processor table" if ok
               else "MISMATCH: see above")
+        _write_report(client)
         return 0 if ok else 1
     finally:
         stop.set()
@@ -150,15 +154,29 @@ def _free_or(host: str, port: int) -> int:
 
 def _wait_landed(client: Any, producer_id: str, events: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
-    n = 0
-    while time.monotonic() < deadline:
-        n = client.query("SELECT count() FROM usage_events FINAL WHERE producer_id = {p:String}",
-                         parameters={"p": producer_id}).result_rows[0][0]
-        if n >= events:
-            break
-        print(f"  ClickHouse has {n}/{events} events...", flush=True)
-        time.sleep(1)
-    return int(n)
+    n = shown = 0
+    with bar("landing in ClickHouse", events) as advance:
+        while time.monotonic() < deadline:
+            n = int(client.query("SELECT count() FROM usage_events FINAL WHERE producer_id = {p:String}",
+                                 parameters={"p": producer_id}).result_rows[0][0])
+            advance(min(n, events) - shown)
+            shown = min(n, events)
+            if n >= events:
+                break
+            time.sleep(1)
+    return n
+
+
+def _write_report(client: Any) -> None:
+    """This month's report (what `meterstream report` writes), from the store the demo's sink holds."""
+    from meterstream.sinks.reports.period import period
+    from meterstream.sinks.reports.report import write_report
+    from meterstream.sinks.reports.settings import ReportSettings
+
+    filters = period()
+    settings = ReportSettings()
+    path = write_report(client, filters, settings.report_dir / filters.slug(), settings.clickhouse_url)
+    print(f"\nreport ({filters.label()}): {path}\n  open it in a browser; charts for e-mail in {path.parent / 'charts'}")
 
 
 def _wait_totals(base: str, before: dict[str, Any], sent: dict[str, int], timeout: float) -> dict[str, Any]:

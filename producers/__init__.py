@@ -5,6 +5,8 @@ from .errors import (DurabilityTimeoutError, InvalidEventError, MeterClosedError
                      SpoolFullError)
 from .meter import Meter
 from .settings import ProducerSettings
+from .validate import ValidationResult
 
 __all__ = ["CheckResult", "DurabilityTimeoutError", "InvalidEventError", "Meter", "MeterClosedError",
-           "ProducerError", "ProducerSettings", "SpoolError", "SpoolFullError"]
+           "ProducerError", "ProducerSettings", "SpoolError", "SpoolFullError",
+           "ValidationResult"]

@@ -6,6 +6,7 @@ Contract (served by the stream processors)::
     200 {"license_id", "decision": allow|soft_exceeded|quota_exceeded|license_invalid,
          "reason", "metric", "remaining": "<decimal>"|null (unlimited), "period"}
     404 unknown license (license_invalid, reason "unknown license")
+    400 {"error", "field"}: raises InvalidEventError naming the field (never "unavailable")
 
 Answers are cached for ``check_cache_ttl_ms`` per (license, feature, metric,
 model, version): a cached "allow" is reused while the asked quantity fits in
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from .errors import InvalidEventError
 from .settings import ProducerSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,12 @@ def parse_answer(status: int, body: bytes) -> CheckResult:
     """A CheckResult from one HTTP answer of the quota service; QuotaUnavailable if unusable."""
     if status == 404:
         return CheckResult("license_invalid", False, "unknown license", Decimal(0), "service")
+    if status == 400:  # an argument the service cannot judge: the caller's mistake, not an outage
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = {}
+        raise InvalidEventError(str(doc.get("field", "request")), str(doc.get("error", "refused by the service")))
     if status != 200:
         raise QuotaUnavailable(f"HTTP {status}")
     try:

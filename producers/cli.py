@@ -52,7 +52,7 @@ def _spool(args: argparse.Namespace) -> int:
     meter = Meter(spool_dir=args.directory)
     pending = meter.spool.pending()
     try:
-        meter.flush(args.timeout)
+        _flush_with_progress(meter, pending, args.timeout)
     except ProducerError as exc:
         print(f"replay incomplete: {exc}")
         return 1
@@ -60,3 +60,30 @@ def _spool(args: argparse.Namespace) -> int:
         meter.close(timeout=5)
     print(f"replayed {pending} records from {args.directory}")
     return 0
+
+
+def _flush_with_progress(meter: Any, pending: int, timeout: float) -> None:
+    """``meter.flush`` on a thread while a bar follows the spool draining (drawn only on a terminal)."""
+    import threading
+
+    from meterstream.progress import bar
+
+    failure: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            meter.flush(timeout)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=flush, name="spool-replay")
+    with bar("replaying the spool", pending) as advance:
+        worker.start()
+        done = 0
+        while worker.is_alive():
+            worker.join(0.2)
+            now = max(0, pending - meter.spool.pending())
+            advance(now - done)
+            done = now
+    if failure:
+        raise failure[0]

@@ -24,6 +24,7 @@ from meterstream.errors import ConfigError
 
 from .batch import ROW_WIDTH, BatchBuilder
 from .check import CheckResult, QuotaClient
+from .validate import KeyedCalls, LicenseClient
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
 from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_categories, check_event_id, check_event_time,
@@ -46,8 +47,8 @@ def _check_quantity(quantity: Any) -> Decimal:
     return Decimal(unscaled_quantity(quantity)).scaleb(-SCALE_DIGITS).normalize()
 
 
-class Meter:
-    """Records usage events and ships them to Kafka in per-license batches."""
+class Meter(KeyedCalls):
+    """Records usage events and ships them to Kafka in per-license batches; validates and reserves by key."""
 
     def __init__(self, settings: ProducerSettings | None = None, **overrides: Any) -> None:
         base = settings or ProducerSettings()
@@ -74,6 +75,7 @@ class Meter:
         self.spool = open_spool(s)
         self._flusher = Flusher(s, self._queues, BatchBuilder(s, self.producer_id), self.spool, Delivery(s))
         self._quota = QuotaClient(s)
+        self._licenses = LicenseClient(s)
         self._thread = threading.Thread(target=self._run, name="meterstream-flusher", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -244,14 +246,19 @@ class Meter:
 
     def check(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
               model: str | None = None, model_version: str | None = None) -> CheckResult:
-        """Ask the quota service whether this use is allowed (cached; short timeout)."""
-        return self._quota.check(license_id, feature, _check_quantity(quantity), metric, model, model_version)
+        """Ask the quota service whether this use is allowed (cached; short timeout). Model and version
+        default from the Meter; a bad argument raises InvalidEventError naming it."""
+        check_metric(metric)
+        return self._quota.check(license_id, feature, _check_quantity(quantity), metric,
+                                 model or self.settings.model or None, model_version or self.settings.model_version or None)
 
     async def acheck(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
                      model: str | None = None, model_version: str | None = None) -> CheckResult:
         """check() for asyncio: the HTTP request runs in a worker thread, never on the loop."""
-        return await self._quota.acheck(license_id, feature, _check_quantity(quantity), metric, model,
-                                        model_version)
+        check_metric(metric)
+        return await self._quota.acheck(license_id, feature, _check_quantity(quantity), metric,
+                                        model or self.settings.model or None,
+                                        model_version or self.settings.model_version or None)
 
     async def arecord(self, license_id: str, metric: str, quantity: Any = 1, **fields: Any) -> str:
         """record() for asyncio; in strict mode the wait for durability runs off the event loop."""

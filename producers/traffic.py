@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Callable
 from dataclasses import dataclass
 
 from meterstream.schemas.units import COUNTED_INSIDE, METRICS as UNIT_METRICS
@@ -26,8 +27,11 @@ class GeneratedTotals:
 
 
 def generate(meter: Meter, events: int, licenses: int, *, seed: int = 7, rate: float = 0.0,
-             license_prefix: str = "lic-") -> GeneratedTotals:
-    """Record ``events`` events spread over ``licenses`` licenses; ``rate`` events/s (0 = as fast as possible)."""
+             license_prefix: str = "lic-", progress: Callable[[int], None] | None = None) -> GeneratedTotals:
+    """Record ``events`` events spread over ``licenses`` licenses; ``rate`` events/s (0 = as fast as possible).
+
+    ``progress(n)`` is told every 1,000 events (and the rest at the end).
+    """
     rng = random.Random(seed)
     ids = [f"{license_prefix}{i:04d}" for i in range(licenses)]
     totals = GeneratedTotals({i: 0 for i in ids}, {i: {} for i in ids})
@@ -43,8 +47,12 @@ def generate(meter: Meter, events: int, licenses: int, *, seed: int = 7, rate: f
         totals.events[lic] += 1
         per = totals.quantity[lic]
         per[metric] = per.get(metric, 0) + quantity * 10**6
+        if progress is not None and n % 1000 == 999:
+            progress(1000)
         if rate and n % 100 == 0:
             ahead = n / rate - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
+    if progress is not None:
+        progress(events % 1000)
     return totals

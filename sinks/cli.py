@@ -68,9 +68,18 @@ def _client(url: str | None = None) -> Any:
     except Exception as exc:
         if url.startswith("chdb://") and "lock" in str(exc).lower():
             raise SinkError(f"the embedded ClickHouse at {url[7:]} is in use by another process (is "
-                            "`meterstream sink` running on it? stop it first, or use a ClickHouse server URL)") from exc
+                            "`meterstream sink` running on it? it serves reads (sql, report, dashboard) on its "
+                            "query endpoint; for writes stop it first, or use a ClickHouse server URL)") from exc
         raise
     return client
+
+
+def _read_client(url: str | None) -> Any:
+    """Reads go through the running sink's query endpoint when it holds the embedded store."""
+    from .query_endpoint.client import read_client
+    from .settings import ClickHouseSettings
+
+    return read_client(url or ClickHouseSettings().clickhouse_url)[0]
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -89,7 +98,7 @@ def _sql(args: argparse.Namespace) -> int:
     if bad:
         raise SinkError(f"--param needs NAME=VALUE, got {bad[0]!r}")
     params = dict(p.split("=", 1) for p in args.param)
-    columns, rows = query_pack.run(_client(args.url), sql, params)
+    columns, rows = query_pack.run(_read_client(args.url), sql, params)
     sys.stdout.write(query_pack.render(columns, rows, args.format))
     return 0
 
@@ -125,7 +134,10 @@ def _prices(args: argparse.Namespace) -> int:
     start, end = _time(args.start), _time(args.end)
     if end <= start:
         raise SinkError(f"--to ({args.end}) must be after --from ({args.start})")
-    n = reprice(_client(), start, end)
+    from meterstream.progress import spinner
+
+    with spinner(f"repricing {start:%Y-%m-%d}..{end:%Y-%m-%d} and rebuilding the rollups of its months"):
+        n = reprice(_client(), start, end)
     print(f"repriced {n} events; rollups rebuilt")
     return 0
 

@@ -61,7 +61,10 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
         return "".join(json.dumps(dict(zip(columns, map(_plain, r)))) + "\n" for r in rows)
     cells = [columns] + [[str(_plain(v)) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float, Decimal)) or r[i] is None for r in rows)
+               for i in range(len(columns))]  # numbers right-aligned, so digits line up
+    lines = ["  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+             for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines) + f"\n({len(rows)} rows)\n"
 

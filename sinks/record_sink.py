@@ -1,9 +1,9 @@
-"""Low-volume record topics -> ClickHouse: alerts and license snapshots.
+"""Low-volume record topics -> ClickHouse: alerts, license snapshots, decisions and model releases.
 
 One fastavro-decoded record per message, mapped to a row, inserted in
 batches by the batching consumer (offsets committed only after the insert).
 Duplicates (redelivery) collapse in the tables' ReplacingMergeTree keys
-(alert id; license + version).
+(alert id; license + version; decision id; release).
 """
 
 from __future__ import annotations
@@ -27,7 +27,21 @@ ALERT_COLUMNS = ["alert_id", "kind", "severity", "license_id", "tenant", "team",
                  "message", "evidence", "event_id", "created_at"]
 LICENSE_COLUMNS = ["license_id", "updated_at", "key_hash", "tenant", "tier", "status", "not_before", "expires_at",
                    "quotas.metric", "quotas.limit", "quotas.period", "quotas.hard", "models.model",
-                   "models.version_rule", "hardware_ids", "max_hardware", "regions", "features"]
+                   "models.version_rule", "hardware_ids", "max_hardware", "regions", "features", "purchased_at"]
+
+
+DECISION_COLUMNS = ["decision_id", "kind", "license_id", "valid", "code", "message", "terms_version", "tier",
+                    "client", "feature", "metric", "quantity", "model", "model_version", "hardware_id", "region",
+                    "reservation_id", "decided_at"]
+RELEASE_COLUMNS = ["model", "version", "released_at", "withdrawn"]
+
+
+def decision_row(r: dict[str, Any]) -> list[Any]:
+    return [int(r[c]) if c == "valid" else r[c] for c in DECISION_COLUMNS]
+
+
+def release_row(r: dict[str, Any]) -> list[Any]:
+    return [r["model"], r["version"], r["released_at"], int(r["withdrawn"])]
 
 
 def alert_row(r: dict[str, Any]) -> list[Any]:
@@ -39,7 +53,7 @@ def license_row(r: dict[str, Any]) -> list[Any]:
     return [r["license_id"], r["updated_at"], r["key_hash"], r["tenant"], r["tier"], r["status"], r["not_before"],
             r["expires_at"], [x["metric"] for x in q], [x["limit"] for x in q], [x["period"] for x in q],
             [int(x["hard"]) for x in q], [x["model"] for x in m], [x["version_rule"] for x in m],
-            r["hardware_ids"], r["max_hardware"], r["regions"], r["features"]]
+            r["hardware_ids"], r["max_hardware"], r["regions"], r["features"], r.get("purchased_at")]
 
 
 class RecordTarget:
@@ -102,4 +116,16 @@ def licenses_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[li
                                            columns=LICENSE_COLUMNS, row=license_row))
 
 
-__all__ = ["RecordTarget", "alerts_sink", "licenses_sink", "record_sink"]
+def decisions_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
+    return record_sink(settings, client, topic=settings.decisions, group_suffix="decisions", dlq_topic=None,
+                       target=RecordTarget(client, subject="decision", table="license_decisions",
+                                           columns=DECISION_COLUMNS, row=decision_row))
+
+
+def releases_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
+    return record_sink(settings, client, topic=settings.model_releases, group_suffix="releases", dlq_topic=None,
+                       target=RecordTarget(client, subject="model_release", table="model_releases",
+                                           columns=RELEASE_COLUMNS, row=release_row))
+
+
+__all__ = ["RecordTarget", "alerts_sink", "decisions_sink", "licenses_sink", "record_sink", "releases_sink"]

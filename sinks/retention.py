@@ -1,4 +1,4 @@
-"""Raw-event retention: a TTL on usage_events, set from the sink_retention_months setting at start."""
+"""Retention: TTLs on usage_events and license_decisions, set from the sink's settings at start."""
 
 from __future__ import annotations
 
@@ -26,3 +26,17 @@ def apply_retention(client: Client, months: int) -> None:
         log.info("usage_events keeps %d months", months)
     elif has_ttl:
         client.command("ALTER TABLE usage_events REMOVE TTL")
+
+
+def apply_decisions_retention(client: Client, days: int) -> None:
+    """Keep ``days`` days of validate/check/reserve decisions (0 = keep all); whole monthly parts are dropped."""
+    current = str(client.command("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                                 "AND name = 'license_decisions'"))
+    if days:
+        if f"INTERVAL {days} DAY" in current:
+            return
+        client.command("ALTER TABLE license_decisions MODIFY SETTING ttl_only_drop_parts = 1")
+        client.command(f"ALTER TABLE license_decisions MODIFY TTL toDateTime(decided_at) + INTERVAL {days} DAY")
+        log.info("license_decisions keeps %d days", days)
+    elif " TTL " in current:
+        client.command("ALTER TABLE license_decisions REMOVE TTL")

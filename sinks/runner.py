@@ -2,7 +2,8 @@
 
 Only one process may open an embedded (chDB) data directory, so all consumers
 run here as threads, each with its own client on the same URL (clients on one
-chDB path in one process share the engine). SIGTERM/SIGINT stop them cleanly:
+chDB path in one process share the engine), and the read-only query endpoint
+(``query_endpoint/``) serves everyone else's reads from here. SIGTERM/SIGINT stop them cleanly:
 each writes what it holds and commits before exiting.
 """
 
@@ -17,10 +18,11 @@ from clickhouse_connect.driver.client import Client
 from meterstream.errors import ConfigError
 
 from .clickhouse import connect
-from .migrations import migrate
 from .governance_sink import governance_sink
-from .record_sink import alerts_sink, licenses_sink
-from .retention import apply_retention
+from .migrations import migrate
+from .query_endpoint.service import start_endpoint
+from .record_sink import alerts_sink, decisions_sink, licenses_sink, releases_sink
+from .retention import apply_decisions_retention, apply_retention
 from .settings import SinkSettings
 from .usage_sink import usage_sink
 from .webhooks.delivery_log import delivery_log_sink
@@ -36,6 +38,8 @@ FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable]] = {
     "usage": usage_sink,
     "alerts": alerts_sink,
     "licenses": licenses_sink,
+    "decisions": decisions_sink,
+    "releases": releases_sink,
     "webhooks": delivery_log_sink,
     "governance": governance_sink,
 }
@@ -50,6 +54,8 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     first = connect(settings.clickhouse_url)
     migrate(first)
     apply_retention(first, settings.sink_retention_months)
+    apply_decisions_retention(first, settings.sink_decisions_retention_days)
+    endpoint = start_endpoint(settings, settings.clickhouse_url)  # reads of the embedded store while we hold it
     threads: list[threading.Thread] = []
     try:
         for name in names:
@@ -63,6 +69,8 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     finally:
         for t in threads:
             t.join()
+        if endpoint is not None:
+            endpoint.stop()
 
 
 def _guarded(name: str, sink: Any, stop: threading.Event) -> None:

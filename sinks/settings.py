@@ -7,6 +7,8 @@ from pydantic_settings import SettingsConfigDict
 
 from meterstream.config import KafkaSettings, Topics, default_data_dir
 
+from .query_endpoint.settings import QueryEndpointSettings
+
 
 def default_clickhouse_url() -> str:
     return f"chdb://{(default_data_dir() / 'clickhouse').resolve()}"
@@ -21,20 +23,26 @@ class ClickHouseSettings(KafkaSettings, Topics):
                                 description="chdb:///abs/path (embedded) or http(s)://user:pass@host:port/db.")
 
 
-class SinkSettings(ClickHouseSettings):
-    """One sink process; run several with the same group to share partitions."""
+class SinkSettings(ClickHouseSettings, QueryEndpointSettings):
+    """One sink process; run several with the same group to share partitions.
+
+    On the embedded engine it also serves the read-only query endpoint (``query_*`` fields).
+    """
 
     sink_group: str = Field("meterstream-sink", description="Kafka consumer group of the sink.")
     sink_flush_rows: int = Field(200_000, ge=1, description="Insert when this many events are buffered "
                                                             "(record topics: at most 10,000)...")
     sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
     sink_consumers: str = Field(
-        "usage,alerts,licenses,webhooks,governance",
-        description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, webhooks "
-                    "(the webhook delivery log), governance (inventory, policies, exceptions, alert actions). Each has its own consumer group, <sink_group>.<name> "
+        "usage,alerts,licenses,decisions,releases,webhooks,governance",
+        description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, decisions, "
+                    "releases (the model-release catalog), webhooks (the webhook delivery log), governance "
+                    "(inventory, policies, exceptions, alert actions). Each has its own consumer group, <sink_group>.<name> "
                     "(usage: <sink_group>).")
     sink_retention_months: int = Field(
         0, ge=0, description="Months of raw usage_events kept (TTL applied at sink start); 0 keeps everything.")
+    sink_decisions_retention_days: int = Field(
+        0, ge=0, description="Days of license_decisions kept (TTL applied at sink start); 0 keeps everything.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed write.")
 
     def consumer_names(self) -> list[str]:

@@ -8,7 +8,8 @@
 * ``meter_usage`` agent: one usage message (many events of one license) ->
   ``metering.apply_message`` -> ``license_state`` table value + alerts on the
   alerts topic (key = license id, so one license's alerts stay ordered).
-* HTTP views in ``views.py``.
+* HTTP views in ``views.py``; validate, reserve and release by key in ``access.py``,
+  with the key index and the release catalog a ``key_index.Follower`` thread keeps.
 
 Messages that cannot be decoded go to the usage dead-letter topic with the
 reason in a header; they never stop the agent.
@@ -30,12 +31,17 @@ from meterstream.kafka.partitioner import crc32_partitioner
 from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, governance_topics, pipeline_topics
 from meterstream.schemas import BatchCodec, RecordCodec
 
+from .access import Gate
+from .decisions import DecisionLog
 from .governance.agents import BUDGET_TABLE, wire_governance
+from .key_index import Follower, KeyIndex
 from .license.registry import TermsCache
+from .license.releases import ReleaseCatalog
 from .metering import FIELDS, MeteringRules, apply_message
 from .settings import ProcessorSettings
-from .state_table import LicenseStates
+from .state_table import LicenseKeyedTable, LicenseStates
 from .stats import Stats
+from .throttle import KeyFailures
 from .views import register_views
 
 log = logging.getLogger(__name__)
@@ -84,18 +90,29 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                          partitions=settings.partitions)
     usage, dlq, licenses, alerts_out = raw(settings.usage), raw(settings.usage_dlq), raw(settings.licenses), \
         raw(settings.alerts)
+    decision_log = DecisionLog(raw(settings.decisions))
     # Keys are the license id's bytes (raw): request routing hashes exactly what the producers hashed.
     terms_table = app.Table("license_terms", default=None, key_type=bytes, value_type=None,
                             partitions=settings.partitions)
-    # State values are bytes in state_codec's layout (raw: no Faust JSON, never pickle).
-    states = LicenseStates(app.Table("license_state", default=None, key_type=bytes, value_type=bytes,
-                                     partitions=settings.partitions))
+    # State values are bytes in state_codec's layout (raw: no Faust JSON, never pickle). The changelog
+    # partition is computed from the key (= the usage message's own partition), so that the HTTP views
+    # can write reservations outside an agent.
+    state_table = LicenseKeyedTable(app, name="license_state", default=None, key_type=bytes, value_type=bytes,
+                                    partitions=settings.partitions)
+    app.tables.add(state_table)
+    states = LicenseStates(state_table)
     terms = TermsCache(terms_table)
     stats = Stats(time.monotonic())
     rules = rules_from(settings)
     batch_codec, alert_codec = BatchCodec(), RecordCodec("alert")
     license_offsets: dict[int, int] = {}
     governance = wire_governance(app, settings, raw, alerts_out)  # inventory, policies, budgets
+    index, catalog = KeyIndex(), ReleaseCatalog()
+    follower = Follower(settings, settings.licenses, settings.model_releases, index, catalog)
+
+    @app.task
+    async def follow_keys_and_releases() -> None:
+        follower.start()
 
     @app.agent(licenses)
     async def license_updates(stream: faust.StreamT) -> AsyncIterator[Any]:
@@ -151,7 +168,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 lic = terms.get(license_id)
             state, applied = apply_message(
                 states.load(key), license_id, lic, msg.offset, batch.columns, rules,
-                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""),
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""), catalog=catalog,
                 governance=governance.view)
             if applied.changed:
                 states.save(key, state)
@@ -162,7 +179,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             await governance.send_spend(applied.spend)
             yield batch.count
 
-    register_views(app, terms_table, states, terms, stats, governance.view)
+    failures = KeyFailures(settings.processor_key_failures_burst, settings.processor_key_failures_per_s,
+                           settings.processor_key_failure_delay_s)
+    gate = Gate(app, terms, states, index, catalog, decision_log, failures, settings.partitions, governance.view)
+    register_views(app, terms_table, states, terms, stats, gate, settings.processor_check_requires_key)
     return app
 
 

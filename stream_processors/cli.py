@@ -1,5 +1,5 @@
-"""Stream-processor subcommands: ``meterstream processor``, ``license``, and the governance commands
-``inventory``, ``policy``, ``exception`` and ``alert``."""
+"""Stream-processor subcommands: ``meterstream processor``, ``license``, ``model``, and the governance
+commands ``inventory``, ``policy``, ``exception`` and ``alert``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .governance import cli as governance_cli
+from .license import catalog_admin
 from .license import cli as license_cli
 
 
@@ -15,6 +16,7 @@ def register(sub: Any) -> None:
     p.add_argument("--web-port", type=int, default=None, help="port of the quota HTTP views")
     p.set_defaults(handler=_processor)
     license_cli.register(sub)
+    catalog_admin.register(sub)
     governance_cli.register(sub)
 
 

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from meterstream.schemas.units import format_decimal
 
 from . import alerts as k
+from . import reservations
 from .alerts import MessageAlerts, Outbox, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
 from .governance.govern import govern_message, resend_spend
+from .license.releases import ReleaseCatalog
 from .license.terms import LicenseTerms
 from .quota import DAY_US, Period, PeriodCache
 from .state import LicenseState, prune_days
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from .governance.view import GovernanceView
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",
-          "team", "hardware_id", "region")
+          "team", "hardware_id", "region", "reservation_id")  # reservation_id: usage event v2 (None before)
 DAY = Period("day")
 
 
@@ -61,9 +63,12 @@ def _select(cols: Columns, keep: list[int]) -> Columns:
 def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTerms | None, offset: int,
                   cols: Columns, rules_: MeteringRules, *, flag_unknown: bool = True,
                   event_id: Callable[[int], str | None] = lambda i: None,
+                  catalog: ReleaseCatalog | None = None,
                   governance: GovernanceView | None = None) -> tuple[LicenseState, Applied]:
     """Apply one message; return the (possibly new) state and what happened.
 
+    Version rules are judged against ``catalog``; counted events naming a
+    reservation close it (their actual amount is what counts).
     ``governance`` (the worker's inventory, policies, exceptions, prices and
     budgets) adds policy violations, money spikes and spend records.
     """
@@ -87,7 +92,9 @@ def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTer
         of_counted = alerts.over(seq.keep)  # indices below are positions among the counted events
         if terms is not None:
             judge_quotas(of_counted, st, terms, sums, counted, rules_.alert_retention_us)
-        _anomalies(of_counted, st, terms, counted, flag_unknown)
+        _anomalies(of_counted, st, terms, counted, flag_unknown, catalog)
+        if "reservation_id" in counted:
+            reservations.capture(st, counted["reservation_id"])
         _spikes(of_counted, st, spikes, rules_.spike)
         if governance is not None:
             spend = govern_message(of_counted, st, counted, governance, license_id, offset, rules_.spike)
@@ -130,7 +137,7 @@ def _count(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str
 
 
 def _anomalies(alerts: MessageAlerts, st: LicenseState, terms: LicenseTerms | None, c: Columns,
-               flag_unknown: bool) -> None:
+               flag_unknown: bool, catalog: ReleaseCatalog | None) -> None:
     """License-term violations of the counted events, or the unknown-license alert."""
     if terms is None:
         st.unknown_events += len(c["event_time"])
@@ -140,7 +147,7 @@ def _anomalies(alerts: MessageAlerts, st: LicenseState, terms: LicenseTerms | No
         return
     view = rules.BatchView(c["event_time"], c["model"], c["model_version"], c["hardware_id"], c["region"],
                            c["feature"])
-    for f in rules.check(terms, view, st.hw):
+    for f in rules.check(terms, view, st.hw, catalog):
         alerts.fire(f.kind, f.message, _day(c["event_time"][f.index]), index=f.index, subject=f.subject,
                     evidence=f.evidence, team=c["team"][f.index])
 

@@ -45,6 +45,18 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_alert_retention_days: float = Field(
         2.0, gt=0, description="Days after its period ends that an alert's fired mark is kept (dedup window).")
 
+    processor_key_failures_burst: int = Field(
+        10, ge=1, description="Wrong license keys one client address may present at full speed...")
+    processor_key_failures_per_s: float = Field(
+        1.0, gt=0, description="...refilled at this rate; beyond it, each wrong key's answer waits...")
+    processor_key_failure_delay_s: float = Field(1.0, ge=0, description="...this long.")
+    processor_check_requires_key: bool = Field(
+        False, description="Require the license's key (X-License-Key) on /v1/licenses/{id}/check and /quota.")
+
+    processor_tiers_file: Path | None = Field(
+        None, description="TOML file of tiers added to (or replacing) the shipped free/pro/enterprise "
+                          "templates that `license create --tier` applies.")
+
     @property
     def canonical_url(self) -> str:
         return self.processor_canonical_url or f"http://{self.processor_web_host}:{self.processor_web_port}"

@@ -5,7 +5,8 @@ changelog partition follow the license). It holds everything that must change
 together when a usage message is applied: the offset of the last applied
 message, all-time totals, usage per metric and UTC day, the rolling windows,
 the hard limits reached, the fired-alert outbox, the sequence tracks, hardware
-seen per month, and the spike baselines. ``state_codec`` turns it into the
+seen per month, the spike baselines, the open reservations and the governance
+fields (users and apps seen, spend in money). ``state_codec`` turns it into the
 bytes of the table's changelog and back.
 
 Records use ``__slots__``: the hot loops touch their fields per event, and a
@@ -76,6 +77,16 @@ class RollingWindow:
 
 
 @dataclass(slots=True)
+class Reservation:
+    """Quantity of one metric held against a hard limit until it is recorded, cancelled or expires."""
+
+    metric: str
+    quantity: int  # unscaled
+    expires_us: int
+    decision_id: str
+
+
+@dataclass(slots=True)
 class LicenseState:
     """Everything one usage message may change for one license (one Faust table value)."""
 
@@ -91,7 +102,8 @@ class LicenseState:
     seq: dict[str, SequenceTrack] = field(default_factory=dict)  # producer -> track
     hw: dict[str, list[str]] = field(default_factory=dict)  # YYYY-MM -> distinct hardware ids
     spike: dict[str, SpikeBaseline] = field(default_factory=dict)  # scope -> baseline
-    # Governance (layout v2): users seen per use case and apps seen, as {scope: {id hash: first day}};
+    reservations: dict[str, Reservation] = field(default_factory=dict)  # reservation id -> reservation
+    # Governance (layout v3): users seen per use case and apps seen, as {scope: {id hash: first day}};
     # cumulative spend per "<scope>|<YYYY-MM>|<currency>" in cost x 10^18 (see governance/spend.py).
     seen: dict[str, dict[str, int]] = field(default_factory=dict)
     spend: dict[str, int] = field(default_factory=dict)

@@ -13,12 +13,25 @@ states are kept (the least recently written are dropped first).
 
 from __future__ import annotations
 
-from typing import Any, MutableMapping
+from typing import Any, MutableMapping, Optional
+
+import faust
+
+from meterstream.kafka.partitioner import partition_for
 
 from .state import LicenseState
 from .state_codec import decode_state, encode_state
 
 DEFAULT_CAPACITY = 10_000
+
+
+class LicenseKeyedTable(faust.Table):
+    """A Faust table whose changelog partition is the license id's own (the CRC-32 partitioner), with or
+    without a message being processed: the HTTP views write reservations outside any agent, and
+    Faust's default asks the current event (or the producer's metadata, missing until first use)."""
+
+    def partition_for_key(self, key: Any) -> Optional[int]:
+        return partition_for(key, self.partitions or 1)
 
 
 class LicenseStates:

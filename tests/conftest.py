@@ -20,6 +20,9 @@ import pytest
 
 os.environ["TZ"] = "UTC"
 time.tzset()
+# Sinks started by tests (in process or as children) serve their query endpoint on any free port, so
+# they never clash with each other or with a sink already running on this machine (8124).
+os.environ.setdefault("METERSTREAM_QUERY_PORT", "0")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

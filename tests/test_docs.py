@@ -25,12 +25,13 @@ NOT_DOCUMENTED: set[str] = set()
 def settings_classes() -> list[type[BaseSettings]]:
     pytest.importorskip("faust")  # the pipeline extra: processors, sink and webhooks
     from meterstream.producers.settings import ProducerSettings
+    from meterstream.sinks.reports.settings import ReportSettings
     from meterstream.sinks.settings import ClickHouseSettings, SinkSettings
     from meterstream.sinks.webhooks.settings import WebhookSettings
     from meterstream.stream_processors.settings import ProcessorSettings
 
     return [KafkaSettings, Topics, ClickHouseSettings, ProducerSettings, ProcessorSettings, SinkSettings,
-            WebhookSettings]
+            WebhookSettings, ReportSettings]
 
 
 def fields() -> dict[str, FieldInfo]:

@@ -50,14 +50,17 @@ class TopicSpec:
 
 
 def pipeline_topics(t: Topics) -> list[TopicSpec]:
-    """Usage, licenses, alerts, prices and their dead letters.
+    """Usage, licenses, alerts, decisions, prices, the model releases and the dead letters.
 
-    One partition count for all: Faust joins co-partitioned streams and tables
-    (usage and licenses share the key, the count and the partitioner).
-    Licenses and prices are compacted: the latest value per key is the state.
+    One partition count for all keyed by license id: Faust joins co-partitioned
+    streams and tables (usage and licenses share the key, the count and the
+    partitioner). Licenses and prices are compacted: the latest value per key is
+    the state. The model-release catalog is compacted on one partition: every
+    worker reads all of it (it is small and every license may name any model).
     """
     n = t.partitions
     return [TopicSpec(t.usage, n), TopicSpec(t.licenses, n, compacted=True), TopicSpec(t.alerts, n),
+            TopicSpec(t.decisions, n), TopicSpec(t.model_releases, 1, compacted=True),
             TopicSpec(t.prices, n, compacted=True), TopicSpec(t.usage_dlq, n), TopicSpec(t.alerts_dlq, n)]
 
 

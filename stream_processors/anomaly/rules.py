@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .. import alerts as k
+from ..license.releases import ReleaseCatalog
 from ..license.terms import LicenseTerms
 from ..quota import Period, PeriodCache
 
@@ -56,14 +57,15 @@ def validity(terms: LicenseTerms, times: Sequence[int]) -> list[Finding]:
     return out
 
 
-def models(terms: LicenseTerms, b: BatchView) -> list[Finding]:
+def models(terms: LicenseTerms, b: BatchView, catalog: ReleaseCatalog | None = None) -> list[Finding]:
+    """Models and versions the grants do not allow, judged at the first event using them."""
     if not terms.models:
         return []
     out = []
     for model, version in set(zip(b.models, b.versions)):
-        reason = terms.model_reason(model, version)
+        i = next(i for i, (m, v) in enumerate(zip(b.models, b.versions)) if m == model and v == version)
+        reason = terms.model_reason(model, version, catalog, b.times[i])
         if reason:
-            i = next(i for i, (m, v) in enumerate(zip(b.models, b.versions)) if m == model and v == version)
             allowed = "; ".join(f"{g.model}={g.version_rule}" for gs in terms.models.values() for g in gs)
             out.append(Finding(k.MODEL_NOT_ALLOWED, f"{model}@{version}", reason, i,
                                {"model": model, "model_version": version, "allowed": allowed}))
@@ -84,7 +86,22 @@ def places(terms: LicenseTerms, b: BatchView) -> list[Finding]:
     """Hardware ids, regions and features outside the license's allow-lists."""
     out = _not_in(k.HARDWARE_NOT_ALLOWED, "hardware id", b.hardware, terms.hardware_ids)
     out += _not_in(k.REGION_NOT_ALLOWED, "region", b.regions, terms.regions)
+    out += _denied(b.regions, terms)
     out += _not_in(k.FEATURE_NOT_ENABLED, "feature", b.features, terms.features, "not enabled", "enabled")
+    return out
+
+
+def _denied(regions: Sequence[str], terms: LicenseTerms) -> list[Finding]:
+    """Regions refused by export control (reported as region_not_allowed; the allow-list may admit them)."""
+    if not terms.export_denied:
+        return []
+    out = []
+    for v in sorted(set(regions) - {""}):
+        if v in terms.regions or not terms.regions:  # outside the allow-list is already reported above
+            reason = terms.region_verdict(v)
+            if reason:
+                out.append(Finding(k.REGION_NOT_ALLOWED, v, reason, regions.index(v),
+                                   {"region": v, "export_denied": ",".join(sorted(terms.export_denied))}))
     return out
 
 
@@ -117,7 +134,8 @@ def hardware_count(terms: LicenseTerms, b: BatchView, seen: dict[str, list[str]]
     return out
 
 
-def check(terms: LicenseTerms, b: BatchView, hw_seen: dict[str, list[str]]) -> list[Finding]:
-    """Every term violation in one batch."""
-    return (status(terms) + validity(terms, b.times) + models(terms, b) + places(terms, b)
+def check(terms: LicenseTerms, b: BatchView, hw_seen: dict[str, list[str]],
+          catalog: ReleaseCatalog | None = None) -> list[Finding]:
+    """Every term violation in one batch (version rules judged against ``catalog`` when given)."""
+    return (status(terms) + validity(terms, b.times) + models(terms, b, catalog) + places(terms, b)
             + hardware_count(terms, b, hw_seen))

@@ -5,8 +5,11 @@ over one prospective use described by the request's fields, with the
 exceptions valid *now*. It reads, never marks: asking is not using, so
 ``user.new`` and ``app.new`` answer from what the license has seen without
 remembering the asker. The HTTP check (``views.py``) calls it after the
-license decision (``enforcement.decide``); issue 10's validate endpoint calls
-the same function.
+license decision (``enforcement.decide``); validate and reserve by key
+(``access.py``) call it after ``validation.judge`` found the use valid, with
+the event fields of the JSON body (``body_fields``). A refusal there is a
+decision like any other (code ``policy_blocked`` or ``exception_required``,
+nothing reserved, no machine recorded).
 """
 
 from __future__ import annotations
@@ -29,6 +32,35 @@ def request_fields(query: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {c: query.get(c) or "" for c in EVENT_COLUMNS}
     out["data_categories"] = tuple(x for x in (query.get("data_categories") or "").split(",") if x)
     return out
+
+
+def body_fields(body: Mapping[str, Any], max_text: int = 256) -> dict[str, Any]:
+    """Event fields of a validate/reserve JSON body (``data_categories`` a list of strings or one
+    comma-separated string); absent ones are ''. A field of the wrong type raises ``ValueError``
+    naming it (``field`` attribute)."""
+    out: dict[str, Any] = {}
+    for c in EVENT_COLUMNS:
+        v = body.get(c)
+        if c == "data_categories":
+            items = v.split(",") if isinstance(v, str) else v if isinstance(v, list) else [] if v is None else None
+            if items is None or not all(isinstance(x, str) and len(x) <= max_text for x in items):
+                raise FieldError(c, "must be a list of strings")
+            out[c] = tuple(x for x in items if x)
+        elif v is None:
+            out[c] = ""
+        elif not isinstance(v, str) or len(v) > max_text or "\x00" in v:
+            raise FieldError(c, f"must be a string of at most {max_text} characters")
+        else:
+            out[c] = v
+    return out
+
+
+class FieldError(ValueError):
+    """A request field that cannot be judged; ``field`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
 
 
 def judge_request(view: GovernanceView, state: LicenseState | None, license_id: str, fields: Mapping[str, Any],

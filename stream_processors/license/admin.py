@@ -25,6 +25,11 @@ from ..errors import LicenseNotFoundError, ProcessorError
 from .terms import LicenseTerms, hash_key
 
 
+def new_key() -> str:
+    """A random license key (32 URL-safe characters, 192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
 class LicenseAdmin:
     """Python API behind ``meterstream license ...``."""
 
@@ -38,12 +43,33 @@ class LicenseAdmin:
     # -- writes -------------------------------------------------------------
 
     def create(self, terms: LicenseTerms, key: str | None = None) -> tuple[LicenseTerms, str]:
-        """Publish a new license; return its terms and the license key (shown once, stored hashed)."""
+        """Publish a new license; return its terms and the license key (shown once, stored hashed).
+
+        The purchase time (where maintenance windows count from) is now unless the terms give one.
+        """
         if self.find(terms.license_id) is not None:
             raise ProcessorError(f"license {terms.license_id} already exists (use update)")
-        key = key or secrets.token_urlsafe(24)
-        published = self.publish(terms.with_changes(key_hash=hash_key(key)))
+        key = key or new_key()
+        h = hash_key(key)
+        published = self.publish(terms.with_changes(key_hash=h, key_hashes=(h,),
+                                                    purchased_at_us=terms.purchased_at_us or now_us()))
         return published, key
+
+    def rotate_key(self, license_id: str, key: str | None = None) -> tuple[LicenseTerms, str]:
+        """Start a rotation: the license accepts a new key beside its current one; return the new key.
+
+        Both keys work until ``retire_key``; the new key becomes the primary.
+        """
+        terms = self.get(license_id)
+        key = key or new_key()
+        h = hash_key(key)
+        old = tuple(x for x in terms.accepted_key_hashes if x != h)[:1]
+        return self.publish(terms.with_changes(key_hash=h, key_hashes=(h, *old))), key
+
+    def retire_key(self, license_id: str) -> LicenseTerms:
+        """End a rotation: only the newest key is accepted from now on."""
+        terms = self.get(license_id)
+        return self.publish(terms.with_changes(key_hashes=(terms.key_hash,) if terms.key_hash else ()))
 
     def update(self, license_id: str, **changes: Any) -> LicenseTerms:
         """Change some terms of an existing license (fields of LicenseTerms)."""

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidTermsError
+from .releases import RULE_HELP
 from .terms import DEFAULT_THRESHOLDS, LicenseTerms, QuotaTerm, grants, quota
 
 QUOTA_HELP = ("metric:limit[:period[:hard|soft[:thresholds]]], e.g. input_tokens:1000000:month:hard:50,80,90,100; "
@@ -43,10 +44,13 @@ def _terms_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tier", help="free, pro, enterprise or a custom tier name")
     p.add_argument("--tenant")
     p.add_argument("--quota", action="append", help=QUOTA_HELP)
-    p.add_argument("--model", action="append", help="allowed model, optionally =latest, =pin:<v> or =major:<n>")
+    p.add_argument("--model", action="append", help=f"allowed model, optionally =<rule>: {RULE_HELP}")
     p.add_argument("--hardware", action="append", help="allowed hardware id")
     p.add_argument("--max-hardware", type=int, help="most distinct hardware ids per UTC month")
-    p.add_argument("--region", action="append", help="allowed region")
+    p.add_argument("--region", action="append", help="allowed region (data residency)")
+    p.add_argument("--deny-region", action="append",
+                   help="export control: region or region prefix (country) refused even if allowed")
+    p.add_argument("--flag", action="append", help="tier flag name=true|false (watermark_required, priority, ...)")
     p.add_argument("--feature", action="append", help="enabled feature")
     p.add_argument("--not-before", help="ISO-8601 start of validity (UTC)")
     p.add_argument("--expires", help="ISO-8601 expiry (UTC)")
@@ -60,7 +64,10 @@ def register(sub: Any) -> None:
     c.add_argument("--key", help="license key to use (default: a random one); only its SHA-256 is stored")
     u = actions.add_parser("update", help="change some terms; given lists replace the current ones")
     _terms_options(u)
-    for name in ("suspend", "reactivate", "revoke", "delete", "show"):
+    r = actions.add_parser("rotate-key", help="accept a new key beside the current one (prints it once)")
+    r.add_argument("license_id")
+    r.add_argument("--key", help="the new key (default: a random one)")
+    for name in ("retire-key", "suspend", "reactivate", "revoke", "delete", "show"):
         a = actions.add_parser(name, help=f"{name} a license")
         a.add_argument("license_id")
     p.set_defaults(handler=_license)
@@ -77,7 +84,10 @@ def changes_from(args: argparse.Namespace) -> dict[str, Any]:
         out["quotas"] = {q.metric: q for q in map(parse_quota, args.quota)}
     if args.model:
         out["models"] = grants(*args.model)
-    for arg, name in (("hardware", "hardware_ids"), ("region", "regions"), ("feature", "features")):
+    if args.flag:
+        out["flags"] = dict(_flag(f) for f in args.flag)
+    for arg, name in (("hardware", "hardware_ids"), ("region", "regions"), ("feature", "features"),
+                      ("deny_region", "export_denied")):
         if getattr(args, arg):
             out[name] = frozenset(getattr(args, arg))
     if args.max_hardware is not None:
@@ -89,20 +99,38 @@ def changes_from(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _flag(spec: str) -> tuple[str, bool]:
+    name, _, value = spec.partition("=")
+    if not name or value.lower() not in ("true", "false", ""):
+        raise InvalidTermsError("flags", f"expected name=true|false, got {spec!r}")
+    return name, value.lower() != "false"
+
+
 def describe(terms: LicenseTerms) -> str:
     record = terms.to_record()
     return json.dumps(record, default=str, indent=2, sort_keys=True)
 
 
 def _license(args: argparse.Namespace) -> int:
+    from ..settings import ProcessorSettings
     from .admin import LicenseAdmin
+    from .tiers import apply_tier, load_tiers
 
     with LicenseAdmin() as admin:
         action, lid = args.license_action, args.license_id
         if action == "create":
-            terms, key = admin.create(LicenseTerms(license_id=lid, **changes_from(args)), key=args.key)
+            changes = changes_from(args)
+            fields = apply_tier(load_tiers(ProcessorSettings().processor_tiers_file), args.tier, changes) \
+                if args.tier else changes
+            terms, key = admin.create(LicenseTerms(license_id=lid, **fields), key=args.key)
             print(describe(terms))
             print(f"license key (shown once, stored only as its SHA-256): {key}")
+        elif action == "rotate-key":
+            terms, key = admin.rotate_key(lid, args.key)
+            print(describe(terms))
+            print(f"new license key (shown once; the previous key works until `retire-key`): {key}")
+        elif action == "retire-key":
+            print(describe(admin.retire_key(lid)))
         elif action == "update":
             print(describe(admin.update(lid, **changes_from(args))))
         elif action == "delete":

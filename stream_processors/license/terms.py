@@ -16,10 +16,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable
 
+from meterstream.clock import now_us
 from meterstream.schemas.units import METRICS, SCALE, to_unscaled
 
 from ..errors import InvalidTermsError
 from ..quota import Period
+from .releases import ReleaseCatalog, check_rule, version_allowed
 
 STATUSES = ("active", "suspended", "revoked")
 DEFAULT_THRESHOLDS = (50, 80, 90, 100)
@@ -43,25 +45,19 @@ class QuotaTerm:
 
 @dataclass(frozen=True)
 class ModelGrant:
-    """An allowed model and its version rule: ``latest`` (any release), ``pin:<v>`` or ``major:<n>``."""
+    """An allowed model and its version rule (see ``releases.py``: any, latest[:n], pin, major, maintenance)."""
 
     model: str
-    version_rule: str = "latest"
+    version_rule: str = "any"
 
-    def allows(self, version: str) -> bool:
-        rule = self.version_rule
-        if rule == "latest":
-            return True
-        if rule.startswith("pin:"):
-            return version == rule[4:]
-        return version.split(".", 1)[0].lstrip("v") == rule[6:]
+    def allows(self, version: str, catalog: ReleaseCatalog | None = None, start_us: int = 0,
+               t_us: int | None = None) -> bool:
+        return version_allowed(self.version_rule, self.model, version, catalog, start_us,
+                               now_us() if t_us is None else t_us)
 
 
 def _check_rule(rule: str) -> str:
-    if rule == "latest" or (rule.startswith("pin:") and len(rule) > 4) or \
-            (rule.startswith("major:") and rule[6:].isdigit()):
-        return rule
-    raise InvalidTermsError("models.version_rule", f"must be latest, pin:<version> or major:<n>, got {rule!r}")
+    return check_rule(rule)
 
 
 def _us(value: Any) -> int | None:
@@ -97,6 +93,7 @@ class LicenseTerms:
     status: str = "active"
     tenant: str = ""
     key_hash: str = ""
+    key_hashes: tuple[str, ...] = ()  # every accepted key hash (two during a rotation); () = (key_hash,)
     not_before_us: int | None = None
     expires_us: int | None = None
     quotas: dict[str, QuotaTerm] = field(default_factory=dict)
@@ -105,6 +102,9 @@ class LicenseTerms:
     max_hardware: int | None = None
     regions: frozenset[str] = frozenset()
     features: frozenset[str] = frozenset()
+    export_denied: frozenset[str] = frozenset()  # regions or region prefixes refused whatever ``regions`` says
+    flags: dict[str, bool] = field(default_factory=dict)  # tier flags: watermark_required, priority, ...
+    purchased_at_us: int | None = None
     updated_at_us: int = 0
 
     def __post_init__(self) -> None:
@@ -114,7 +114,7 @@ class LicenseTerms:
             raise InvalidTermsError("status", f"must be one of {STATUSES}, got {self.status!r}")
         if not self.tier:
             raise InvalidTermsError("tier", "is required (free, pro, enterprise or a custom name)")
-        if self.key_hash and len(self.key_hash) != 64:
+        if any(len(h) != 64 for h in (self.key_hash, *self.key_hashes) if h):
             raise InvalidTermsError("key_hash", "must be a hex SHA-256 (the key itself is never stored)")
         if self.max_hardware is not None and self.max_hardware < 1:
             raise InvalidTermsError("max_hardware", "must be at least 1")
@@ -138,15 +138,42 @@ class LicenseTerms:
             return "expired"
         return None
 
-    def model_reason(self, model: str, version: str) -> str | None:
+    @property
+    def accepted_key_hashes(self) -> tuple[str, ...]:
+        """The key hashes this license accepts: every rotation key, or the one key."""
+        return self.key_hashes or ((self.key_hash,) if self.key_hash else ())
+
+    @property
+    def start_us(self) -> int:
+        """Where maintenance windows count from: the purchase, else the validity start, else the publication."""
+        return self.purchased_at_us or self.not_before_us or self.updated_at_us
+
+    def model_verdict(self, model: str, version: str, catalog: ReleaseCatalog | None = None,
+                      t_us: int | None = None) -> tuple[str, str] | None:
+        """None if ``model`` at ``version`` may be used, else (``model_not_allowed`` or
+        ``version_not_allowed``, the reason)."""
         if not self.models:
             return None
         grants = self.models.get(model)
         if grants is None:
-            return f"model {model} not allowed"
-        if not any(g.allows(version) for g in grants):
+            return "model_not_allowed", f"model {model} not allowed"
+        t = now_us() if t_us is None else t_us
+        if not any(g.allows(version, catalog, self.start_us, t) for g in grants):
             rules = ", ".join(g.version_rule for g in grants)
-            return f"version {version} of {model} not allowed ({rules})"
+            return "version_not_allowed", f"version {version} of {model} not allowed ({rules})"
+        return None
+
+    def model_reason(self, model: str, version: str, catalog: ReleaseCatalog | None = None,
+                     t_us: int | None = None) -> str | None:
+        verdict = self.model_verdict(model, version, catalog, t_us)
+        return None if verdict is None else verdict[1]
+
+    def region_verdict(self, region: str) -> str | None:
+        """Why ``region`` is refused (export control first, then residency), or None."""
+        if any(region == d or region.startswith(d + "-") for d in self.export_denied):
+            return f"region {region} is export-controlled"
+        if self.regions and region not in self.regions:
+            return f"region {region} not allowed (data residency: {', '.join(sorted(self.regions))})"
         return None
 
     def feature_allowed(self, feature: str) -> bool:
@@ -168,6 +195,8 @@ class LicenseTerms:
             models[g["model"]] = models.get(g["model"], ()) + (ModelGrant(g["model"], g["version_rule"]),)
         return cls(license_id=r["license_id"], tier=r.get("tier") or "free", status=r.get("status") or "active",
                    tenant=r.get("tenant") or "", key_hash=r.get("key_hash") or "",
+                   key_hashes=tuple(r.get("key_hashes") or ()), export_denied=frozenset(r.get("export_denied") or ()),
+                   flags=dict(r.get("flags") or {}), purchased_at_us=_us(r.get("purchased_at")),
                    not_before_us=_us(r.get("not_before")), expires_us=_us(r.get("expires_at")),
                    quotas=quotas, models=models, hardware_ids=frozenset(r.get("hardware_ids") or ()),
                    max_hardware=r.get("max_hardware"), regions=frozenset(r.get("regions") or ()),
@@ -175,7 +204,9 @@ class LicenseTerms:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "license_id": self.license_id, "key_hash": self.key_hash, "tenant": self.tenant, "tier": self.tier,
+            "license_id": self.license_id, "key_hash": self.key_hash, "key_hashes": list(self.key_hashes),
+            "export_denied": sorted(self.export_denied), "flags": dict(self.flags),
+            "purchased_at": _dt(self.purchased_at_us), "tenant": self.tenant, "tier": self.tier,
             "status": self.status, "not_before": _dt(self.not_before_us), "expires_at": _dt(self.expires_us),
             "quotas": [{"metric": q.metric, "limit": Decimal(q.limit).scaleb(-6), "period": str(q.period),
                         "hard": q.hard, "thresholds": list(q.thresholds)} for q in self.quotas.values()],
@@ -197,10 +228,10 @@ def quota(metric: str, limit: Any, period: str = "month", hard: bool = False,
 
 
 def grants(*specs: str) -> dict[str, tuple[ModelGrant, ...]]:
-    """Model grants from ``model`` or ``model=<rule>`` strings (``llama-3=major:3``)."""
+    """Model grants from ``model`` (any version) or ``model=<rule>`` strings (``llama-3=major:3``)."""
     out: dict[str, tuple[ModelGrant, ...]] = {}
     for spec in specs:
         model, _, rule = spec.partition("=")
-        g = ModelGrant(model, _check_rule(rule or "latest"))
+        g = ModelGrant(model, _check_rule(rule or "any"))
         out[model] = out.get(model, ()) + (g,)
     return out

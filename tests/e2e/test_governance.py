@@ -4,8 +4,8 @@
 restricted, the sample policy, an exception, prices and budgets, all published on their topics; traffic
 from the producer library through Kafka to the Faust processor and the ClickHouse sink. Checked: every
 expected violation exactly once and none for compliant traffic, the exception suppressing its violation
-until it expires, the budget thresholds in money, the check path refusing a blocked use, remediation,
-and the answer of each compliance query.
+until it expires, the budget thresholds in money, the check path and validate/reserve by key refusing a
+blocked use, remediation, and the answer of each compliance query.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from meterstream.sinks.settings import SinkSettings
 from meterstream.sinks.usage_sink import usage_sink
 from meterstream.stream_processors.governance.admin import GovernanceAdmin
 from meterstream.stream_processors.license import LicenseAdmin, LicenseTerms
+from meterstream.stream_processors.license.terms import hash_key
 from tests.helpers import free_port, wait_for
+from tests.stream_processors.licensing import call
 from tests.stream_processors.governance.org import PRICES_CSV, SAMPLE_POLICY, TEAMS, budgets, models, use_cases
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,7 @@ NOW = datetime.now(timezone.utc)
 BASE = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)  # one hour of events, one UTC day
 T = int(BASE.timestamp()) * US
 MONTH = BASE.strftime("%Y-%m")
+SUPPORT_KEY = f"key-support-{TAG}"  # the support license's key: validate and reserve by key
 
 # (team, minute, n, tags): every message of the test. Expected violations are listed beside their traffic.
 TRAFFIC: list[tuple[str, int, int, dict[str, Any]]] = [
@@ -92,7 +95,9 @@ def publish_organisation(kafka: KafkaSettings, topics: Topics, ch: Any, tmp_path
     catalog.write_text(PRICES_CSV)
     publish_catalog(kafka, topics, load_catalog(ch, catalog), parse_catalog(catalog))
     with LicenseAdmin(kafka, topics) as licenses:
-        licenses.publish_many([LicenseTerms(license_id=lic, tenant="acme") for lic in LIC.values()])
+        licenses.publish_many([LicenseTerms(license_id=lic, tenant="acme",
+                                            key_hash=hash_key(SUPPORT_KEY) if team == "support" else "")
+                               for team, lic in LIC.items()])
     with GovernanceAdmin(kafka, topics) as admin:
         admin.ensure_topics()
         for item in models() + use_cases():
@@ -167,6 +172,7 @@ def test_small_organisation_through_the_pipeline(kafka_env, topics, clickhouse, 
         time.sleep(2.0)  # anything that would be a second copy or an unexpected violation
         assert governance_alerts(clickhouse) == EXPECTED
         check_blocked_at_check(port)
+        check_blocked_at_validate(port)
         resolved = remediate(kafka, topics, clickhouse)
         check_compliance_queries(clickhouse, exception_id, resolved)
     finally:
@@ -182,6 +188,31 @@ def check_blocked_at_check(port: int) -> None:
     assert blocked["decision"] == "policy_blocked"
     assert blocked["policy"]["rule_id"] == "restricted-model-internal-only"
     assert get_json(url + "&use_case=support-bot&model=gpt-4o&environment=prod")["decision"] == "allow"
+
+
+def check_blocked_at_validate(port: int) -> None:
+    """Validate and reserve by key judge the same blocking rules (after the license's own terms)."""
+    url = f"http://127.0.0.1:{port}"
+    body = {"metric": "input_tokens", "quantity": "1", "use_case": "support-bot", "environment": "prod"}
+    wait_for(lambda: call(url, "/v1/validate", SUPPORT_KEY, {**body, "model": "gpt-4o"})[1].get("code") == "ok", 60,
+             what="the worker knows the support license's key")
+    status, blocked = call(url, "/v1/validate", SUPPORT_KEY, {**body, "model": "claude-x"})
+    assert (status, blocked["valid"], blocked["code"]) == (200, False, "policy_blocked"), blocked
+    assert blocked["license_id"] == LIC["support"] and blocked["decision_id"].startswith("dec_")
+    assert blocked["policy"]["rule_id"] == "restricted-model-internal-only"
+    status, held = call(url, "/v1/reservations", SUPPORT_KEY, {**body, "model": "claude-x", "ttl_s": 5})
+    assert (held["code"], held["reservation_id"]) == ("policy_blocked", None), held
+    status, held = call(url, "/v1/reservations", SUPPORT_KEY, {**body, "model": "gpt-4o", "ttl_s": 5})
+    assert held["valid"] and held["policy"] is None and held["reservation_id"], held
+    status, released = call(url, f"/v1/reservations/{held['reservation_id']}", SUPPORT_KEY, method="DELETE")
+    assert released["released"] is True, released
+    status, bad = call(url, "/v1/validate", SUPPORT_KEY, {**body, "data_categories": "customer", "use_case": 7})
+    assert (status, bad["field"]) == (400, "use_case"), bad
+    # data_categories as a list: prompt logging on PCI data needs an exception (the test's one has expired)
+    needs = call(url, "/v1/validate", SUPPORT_KEY, {"metric": "input_tokens", "use_case": "notes-summary",
+                                                    "model": "llama-3", "environment": "dev",
+                                                    "data_categories": ["pci"]})[1]
+    assert needs["code"] == "exception_required", needs
 
 
 def remediate(kafka: KafkaSettings, topics: Topics, ch: Any) -> str:

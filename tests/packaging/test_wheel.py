@@ -293,3 +293,6 @@ def test_demo_from_the_wheel(pipeline_venv: Venv, kafka_bootstrap: str, tmp_path
     assert "OK: every event counted once" in res.stdout
     assert not re.search(r"[Ss]etuptools|pkg_resources", said), said[-4000:]  # `make run` shows this output
     assert (tmp_path / "data" / "clickhouse").is_dir()
+    reports = list((tmp_path / "data" / "reports").glob("*/report-*.html"))  # the demo ends with the report
+    assert len(reports) == 1 and f"report (" in res.stdout and str(reports[0]) in res.stdout
+    assert "<svg" in reports[0].read_text() and "lic-0000" in reports[0].read_text()

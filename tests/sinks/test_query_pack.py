@@ -185,3 +185,48 @@ def test_missing_parameter_is_named(clickhouse) -> None:
     from meterstream.sinks.errors import SinkError
     with pytest.raises(SinkError, match="month"):
         query_pack.run(clickhouse, query_pack.text("budget_variance"), {})
+
+
+def test_validation_results_and_terms_in_force_at_the_time(clickhouse, known) -> None:
+    from meterstream.sinks.record_sink import (DECISION_COLUMNS, RELEASE_COLUMNS, decision_row, license_row,
+                                               release_row)
+    l1, m1 = known["l1"], known["m1"]
+    at = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
+    base = {"kind": "validate", "license_id": l1, "message": "", "terms_version": None, "tier": "pro",
+            "client": "127.0.0.1", "feature": "chat", "metric": "inferences", "quantity": D(1), "model": m1,
+            "model_version": "1", "hardware_id": "", "region": "", "reservation_id": ""}
+    clickhouse.insert("license_decisions", [decision_row({**base, "decision_id": f"d-{known['tag']}-{i}",
+                                                          "valid": ok, "code": code, "decided_at": at})
+                                            for i, (ok, code) in enumerate([(True, "ok"), (False, "quota_exceeded")])],
+                      column_names=DECISION_COLUMNS)
+    rows = _run(clickhouse, "validation_results", license=l1, **NOV)
+    assert [(r["code"], r["valid"]) for r in rows] == [("ok", 1), ("quota_exceeded", 0)]
+    # l1's grant changes to pin:9 on Nov 20: its Nov 3 use stays approved (judged by the terms of Nov 3),
+    # and a release catalog makes `latest` mean the newest release only.
+    lic = {"key_hash": "", "tenant": "acme", "tier": "pro", "status": "active", "not_before": None,
+           "expires_at": None, "hardware_ids": [], "max_hardware": None, "regions": [], "features": [], "quotas": []}
+    clickhouse.insert("license_snapshots", [license_row({**lic, "license_id": l1, "updated_at": datetime(
+        2026, 11, 20, tzinfo=UTC), "models": [{"model": m1, "version_rule": "pin:9"}]})], column_names=LICENSE_COLUMNS)
+    assert not [r for r in _run(clickhouse, "unapproved_model_usage", **NOV) if r["license_id"] == l1]
+    clickhouse.insert("model_releases", [release_row({"model": m1, "version": v, "released_at": datetime(
+        2026, 10, d, tzinfo=UTC), "withdrawn": False}) for v, d in (("1.0.0", 1), ("2.0.0", 2))],
+        column_names=RELEASE_COLUMNS)
+    flagged = [r for r in _run(clickhouse, "unapproved_model_usage", **NOV) if r["license_id"] == l1]
+    assert [(r["model_version"], r["events"]) for r in flagged] == [("1.0.0", 15)]
+
+
+def test_uses_that_were_never_validated(clickhouse, known) -> None:
+    from meterstream.sinks.record_sink import DECISION_COLUMNS, decision_row
+    from tests.sinks.conftest import tagged
+    tag, lx = known["tag"], f"licx-{known['tag']}"
+    at = datetime(2026, 11, 4, 9, tzinfo=UTC)
+    clickhouse.insert("license_decisions", [decision_row({
+        "decision_id": f"dec-{tag}", "kind": "validate", "license_id": lx, "valid": True, "code": "ok", "message": "",
+        "terms_version": None, "tier": "pro", "client": "", "feature": "", "metric": "inferences", "quantity": D(1),
+        "model": "m", "model_version": "", "hardware_id": "", "region": "", "reservation_id": "", "decided_at": at})],
+        column_names=DECISION_COLUMNS)
+    write(clickhouse, tagged(batch(lx, 3, when=datetime(2026, 11, 4, 10)), decision_id=f"dec-{tag}"),
+          tagged(batch(lx, 2, when=datetime(2026, 11, 4, 11)), decision_id="dec-forged"),
+          batch(lx, 1, when=datetime(2026, 11, 4, 12)))
+    rows = [r for r in _run(clickhouse, "unvalidated_usage", **NOV) if r["license_id"] == lx]
+    assert [(r["events"], r["without_decision_id"]) for r in rows] == [(3, 1)]

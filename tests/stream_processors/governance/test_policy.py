@@ -10,7 +10,7 @@ import pytest
 
 from meterstream.schemas import RecordCodec
 from meterstream.stream_processors import alerts as k
-from meterstream.stream_processors.governance.check import judge_request, request_fields
+from meterstream.stream_processors.governance.check import FieldError, body_fields, judge_request, request_fields
 from meterstream.stream_processors.governance.errors import PolicyError
 from meterstream.stream_processors.governance.policy import parse_policy
 from meterstream.stream_processors.governance.view import GovernanceView
@@ -127,6 +127,23 @@ def test_check_refuses_a_blocked_use_and_an_exception_lifts_it() -> None:
     v.exceptions.put(PolicyException("e", "prompt-logging-regulated-data", "pilot", "ciso", T0 + US, T0 - US))
     assert judge_request(v, None, "lic-1", request_fields(q2), T0) is None
     assert judge_request(v, None, "lic-1", request_fields(q2), T0 + US) is not None  # expired
+
+
+def test_validate_body_fields_are_judged_like_check_parameters() -> None:
+    """Validate/reserve by key read the event fields from the JSON body (data_categories a list)."""
+    v = view()
+    body = {"metric": "input_tokens", "quantity": "1", "use_case": "notes-summary", "model": "llama-3",
+            "environment": "dev", "data_categories": ["pci"]}
+    fields = body_fields(body)
+    assert fields["data_categories"] == ("pci",) and fields["app"] == "" and fields["metric"] == "input_tokens"
+    assert fields == request_fields({**body, "data_categories": "pci"})
+    assert judge_request(v, None, "lic-1", fields, T0)["decision"] == "exception_required"  # type: ignore[index]
+    assert judge_request(v, None, "lic-1", body_fields({**body, "data_categories": []}), T0) is None
+    for bad, name in (({"use_case": 7}, "use_case"), ({"data_categories": [1]}, "data_categories"),
+                      ({"data_categories": {"a": 1}}, "data_categories"), ({"app": "x" * 300}, "app")):
+        with pytest.raises(FieldError) as exc:
+            body_fields(bad)
+        assert exc.value.field == name
 
 
 def test_view_applies_published_records() -> None:
