@@ -22,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 PIPELINE_EXTRA = "pip install 'meterstream[pipeline]'"
 PIPELINE_DEPS = {"faust", "mode", "clickhouse_connect", "chdb", "aiohttp", "cryptography", "cramjam", "matplotlib",
-                 "rich"}
+                 "rich", "yaml"}
 # Other extras: the top-level module a subcommand may miss -> the extra that brings it.
 EXTRA_OF = {**{name: "pipeline" for name in PIPELINE_DEPS}, "opentelemetry": "otlp", "google": "otlp"}
 
@@ -35,7 +35,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "meterstream.producers.cli": ("generate", "spool"),
     "meterstream.producers.otlp.cli": ("otlp",),
     "meterstream.producers.protect.cli": ("protect",),
-    "meterstream.stream_processors.cli": ("processor", "license", "model"),
+    "meterstream.stream_processors.cli": ("processor", "license", "model", "inventory", "policy", "exception",
+                                          "alert"),
     "meterstream.sinks.cli": ("sink", "sql", "prices", "budgets"),
     "meterstream.sinks.reports.cli": ("report", "dashboard"),
     "meterstream.sinks.webhooks.cli": ("webhook",),

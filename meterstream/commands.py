@@ -48,10 +48,11 @@ def _kafka(args: argparse.Namespace) -> int:
 
 def _topics(args: argparse.Namespace) -> int:
     from .config import KafkaSettings, Topics
-    from .kafka.topics import ensure_topics, pipeline_topics, webhook_topics
+    from .kafka.topics import ensure_topics, governance_topics, pipeline_topics, webhook_topics
 
     topics = Topics()
-    created = ensure_topics(KafkaSettings(), pipeline_topics(topics) + webhook_topics(topics))
+    created = ensure_topics(KafkaSettings(),
+                            pipeline_topics(topics) + governance_topics(topics) + webhook_topics(topics))
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
     return 0
 

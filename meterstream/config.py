@@ -91,6 +91,30 @@ class Topics(BaseSettings):
         return f"{self.topic_prefix}evidence.checkpoints"
 
     @property
+    def inventory(self) -> str:
+        return f"{self.topic_prefix}inventory"
+
+    @property
+    def policies(self) -> str:
+        return f"{self.topic_prefix}policies"
+
+    @property
+    def policy_exceptions(self) -> str:
+        return f"{self.topic_prefix}policy.exceptions"
+
+    @property
+    def budgets(self) -> str:
+        return f"{self.topic_prefix}budgets"
+
+    @property
+    def spend(self) -> str:
+        return f"{self.topic_prefix}spend"
+
+    @property
+    def alert_actions(self) -> str:
+        return f"{self.topic_prefix}alert.actions"
+
+    @property
     def webhook_endpoints(self) -> str:
         return f"{self.topic_prefix}webhook.endpoints"
 

@@ -29,11 +29,15 @@ def register(sub: Any) -> None:
     p.add_argument("file", nargs="?", type=Path, help="catalog CSV (load)")
     p.add_argument("--from", dest="start", help="reprice from this date/time (UTC, inclusive day)")
     p.add_argument("--to", dest="end", help="reprice up to this date/time (UTC, exclusive; whole days)")
+    p.add_argument("--no-publish", action="store_true",
+                   help="load: do not publish the catalog to the prices topic (the processors then judge no money)")
     p.set_defaults(handler=_prices)
 
-    p = sub.add_parser("budgets", help="load team budgets from CSV (team,month,amount,currency)")
+    p = sub.add_parser("budgets", help="load budgets from CSV (team,month,amount,currency or "
+                                       "scope_kind,scope,month,amount,currency[,thresholds])")
     p.add_argument("action", choices=["load"])
     p.add_argument("file", type=Path)
+    p.add_argument("--no-publish", action="store_true", help="do not publish them to the budgets topic")
     p.set_defaults(handler=_budgets)
 
 
@@ -115,7 +119,15 @@ def _prices(args: argparse.Namespace) -> int:
     if args.action == "load":
         if args.file is None:
             raise SinkError("prices load needs a catalog file")
-        print(f"catalog version {load_catalog(_client(), args.file)} loaded and in force")
+        version = load_catalog(_client(), args.file)
+        print(f"catalog version {version} loaded and in force")
+        if not args.no_publish:
+            from meterstream.config import KafkaSettings, Topics
+
+            from .pricing.catalog import parse_catalog
+            from .pricing.publish import publish_catalog
+            publish_catalog(KafkaSettings(), Topics(), version, parse_catalog(args.file))
+            print("published to the prices topic (the processors judge spend with it)")
         return 0
     if not (args.start and args.end):
         raise SinkError("prices reprice needs --from and --to")
@@ -131,7 +143,12 @@ def _prices(args: argparse.Namespace) -> int:
 
 
 def _budgets(args: argparse.Namespace) -> int:
-    from .budgets import load_budgets
+    from .budgets import load_budgets, parse_budgets, publish_budgets
 
     print(f"loaded {load_budgets(_client(), args.file)} budgets")
+    if not args.no_publish:
+        from meterstream.config import KafkaSettings, Topics
+
+        publish_budgets(KafkaSettings(), Topics(), parse_budgets(args.file))
+        print("published to the budgets topic (the processors alert at their thresholds)")
     return 0

@@ -20,6 +20,7 @@ from meterstream.errors import ConfigError
 from .clickhouse import connect
 from .evidence.leaf_sql import apply_evidence
 from .evidence.checkpointer import checkpointer
+from .governance_sink import governance_sink
 from .migrations import migrate
 from .query_endpoint.service import start_endpoint
 from .record_sink import alerts_sink, decisions_sink, licenses_sink, releases_sink
@@ -42,6 +43,7 @@ FACTORIES: dict[str, Callable[[SinkSettings, Client], Runnable]] = {
     "decisions": decisions_sink,
     "releases": releases_sink,
     "webhooks": delivery_log_sink,
+    "governance": governance_sink,
 }
 
 

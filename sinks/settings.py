@@ -54,9 +54,10 @@ class SinkSettings(EvidenceSettings, QueryEndpointSettings):
                                                             "(record topics: at most 10,000)...")
     sink_flush_ms: int = Field(1000, ge=10, description="...or when the oldest buffered message is this old.")
     sink_consumers: str = Field(
-        "usage,alerts,licenses,decisions,releases,webhooks",
+        "usage,alerts,licenses,decisions,releases,webhooks,governance",
         description="Comma-separated consumers `meterstream sink` runs: usage, alerts, licenses, decisions, "
-                    "releases (the model-release catalog), webhooks (the webhook delivery log). Each has its own consumer group, <sink_group>.<name> "
+                    "releases (the model-release catalog), webhooks (the webhook delivery log), governance "
+                    "(inventory, policies, exceptions, alert actions). Each has its own consumer group, <sink_group>.<name> "
                     "(usage: <sink_group>).")
     sink_retention_months: int = Field(
         0, ge=0, description="Months of raw usage_events kept (TTL applied at sink start); 0 keeps everything.")

@@ -14,6 +14,13 @@
    on the event loop: no other request for the license can interleave. A
    reservation is answered only once the producer has flushed, so the table's
    changelog (and the decision) are in Kafka before the caller relies on it.
+5. With governance wired (``governance/check.py``), a use the license allows is
+   then judged against the policy's blocking rules, over the event fields of
+   the body (``use_case``, ``app``, ``environment``, ``user_id``,
+   ``data_categories``, ...), with the exceptions valid now: a refusal answers
+   ``policy_blocked`` or ``exception_required`` (``policy`` names the rule),
+   reserves nothing and records no machine. The same function judges the
+   check by license id.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from meterstream.kafka.partitioner import partition_for
 
 from . import decisions, reservations
 from .decisions import DecisionLog
+from .governance.check import FieldError, body_fields, judge_request
+from .governance.view import GovernanceView
 from .key_index import KeyIndex, key_hash, verify_key
 from .license.registry import TermsCache
 from .license.releases import ReleaseCatalog
@@ -62,8 +71,10 @@ class Gate:
     """The validate/reserve/release path of one worker."""
 
     def __init__(self, app: faust.App, terms: TermsCache, states: LicenseStates, index: KeyIndex,
-                 catalog: ReleaseCatalog, log_: DecisionLog, failures: KeyFailures, partitions: int) -> None:
+                 catalog: ReleaseCatalog, log_: DecisionLog, failures: KeyFailures, partitions: int,
+                 governance: GovernanceView | None = None) -> None:
         self.partitions = partitions
+        self.governance = governance
         self.app, self.terms, self.states, self.index, self.catalog = app, terms, states, index, catalog
         self.decisions, self.failures = log_, failures
         self.forwarded = 0
@@ -76,8 +87,10 @@ class Gate:
         req = cast(web.Request, request)  # Faust's aiohttp driver hands views aiohttp requests
         try:
             raw = await req.read()
-            ask = Ask.parse(json.loads(raw) if raw else {}, reserve=kind == "reserve")
-        except BadRequest as exc:
+            body = json.loads(raw) if raw else {}
+            ask = Ask.parse(body, reserve=kind == "reserve")
+            fields = body_fields(body) if kind != "release" else {}
+        except (BadRequest, FieldError) as exc:
             return 400, {"error": str(exc), "field": exc.field}
         except ValueError:
             return 400, {"error": "body: not JSON", "field": "body"}
@@ -93,7 +106,7 @@ class Gate:
         terms = self.terms.get(license_id)
         if terms is None or not verify_key(terms, presented):
             return await self._unknown(kind, ask, client)
-        return await self._decide(kind, terms, ask, client, reservation_id)
+        return await self._decide(kind, terms, ask, client, reservation_id, fields)
 
     async def _unknown(self, kind: str, ask: Ask, client: str) -> Answer:
         await self.failures.penalise(client)
@@ -133,12 +146,14 @@ class Gate:
             return resp.status, await resp.json()
 
     async def _decide(self, kind: str, terms: LicenseTerms, ask: Ask, client: str,
-                      reservation_id: str | None) -> Answer:
+                      reservation_id: str | None, fields: dict[str, Any]) -> Answer:
         decision_id, now = decisions.new_decision_id(), now_us()
         key = terms.license_id.encode()
         # -- atomic: no await from reading the state to writing it back --
         state = self.states.peek(terms.license_id) or LicenseState()
         verdict = RELEASED if kind == "release" else judge(terms, state, ask, self.catalog, now)
+        if kind != "release" and verdict.valid and self.governance is not None:
+            verdict = self._policy(verdict, state, terms.license_id, fields, now)
         extra = self._apply(kind, key, verdict, ask, now, decision_id, reservation_id)
         # -- end of the atomic step --
         self.decisions.log(decisions.record(kind, decision_id, verdict, terms, ask, client, now,
@@ -146,6 +161,17 @@ class Gate:
         if kind != "validate":
             await self.app.producer.flush()
         return 200, _shaped(kind, {**answer(verdict, terms, ask, decision_id), **extra})
+
+    def _policy(self, verdict: Verdict, state: LicenseState, license_id: str, fields: dict[str, Any],
+                now: int) -> Verdict:
+        """``verdict`` unless a blocking policy rule no exception covers refuses the use."""
+        assert self.governance is not None
+        refused = judge_request(self.governance, state, license_id, fields, now)
+        if refused is None:
+            return verdict
+        policy = {k: refused[k] for k in ("rule_id", "rule_version", "policy_id", "policy_version")}
+        return Verdict(refused["decision"], refused["reason"], verdict.remaining, verdict.period,
+                       extra={"policy": policy})
 
     def _apply(self, kind: str, key: bytes, verdict: Verdict, ask: Ask, now: int, decision_id: str,
                reservation_id: str | None) -> dict[str, Any]:
@@ -171,7 +197,7 @@ class Gate:
 def _shaped(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """Every answer of one kind has the same keys, whatever the outcome."""
     if kind == "reserve":
-        return {"reservation_id": None, "expires_at_us": None, **body}
+        return {"reservation_id": None, "expires_at_us": None, "policy": None, **body}
     if kind == "release":
         return {"released": False, **body}
-    return body
+    return {"policy": None, **body}  # policy: the rule of a policy refusal (governance)

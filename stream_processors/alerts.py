@@ -42,6 +42,11 @@ SEQUENCE_REPEAT = "sequence_repeat"
 OFFLINE_CHAIN_GAP = "offline_chain_gap"          # signed offline usage (offline_chain.py): a batch dropped
 OFFLINE_CHAIN_INVALID = "offline_chain_invalid"  # ... altered, forged or signed by an unregistered key
 OFFLINE_CHAIN_REPLAY = "offline_chain_replay"    # ... sent again, or an old link replayed
+# Governance (stream_processors/governance): a policy rule's own severity overrides the default here.
+POLICY_VIOLATION = "policy_violation"
+POLICY_EXCEPTED = "policy_excepted"
+MONEY_SPIKE = "money_spike"
+BUDGET_THRESHOLD = "budget_threshold"
 
 SEVERITY = {
     THRESHOLD: "warning", QUOTA_EXHAUSTED: "critical", NOT_YET_VALID: "warning", EXPIRED: "critical",
@@ -50,6 +55,7 @@ SEVERITY = {
     LICENSE_REVOKED: "critical", LICENSE_SUSPENDED: "critical", SPEND_SPIKE: "warning",
     SEQUENCE_GAP: "warning", SEQUENCE_REPEAT: "info", OFFLINE_CHAIN_GAP: "critical",
     OFFLINE_CHAIN_INVALID: "critical", OFFLINE_CHAIN_REPLAY: "warning",
+    POLICY_VIOLATION: "warning", POLICY_EXCEPTED: "info", MONEY_SPIKE: "warning", BUDGET_THRESHOLD: "warning",
 }
 
 
@@ -144,13 +150,13 @@ class MessageAlerts:
 
     def fire(self, kind: str, message: str, period: str, *, index: int, metric: str = "", subject: str = "",
              threshold: int | None = None, evidence: dict[str, Any] | None = None, team: str = "",
-             forget_after_us: int | None = None) -> None:
+             forget_after_us: int | None = None, severity: str | None = None) -> None:
         """Fire the alert unless its id already fired (the outbox makes repeats harmless)."""
         if self.box.has(alert_id(self.license_id, kind, metric, period, threshold, subject)):
             return
         alert = make_alert(self.license_id, kind, message, metric=metric, period=period, threshold=threshold,
                            subject=subject, evidence=evidence, tenant=self.tenant, team=team,
-                           event_id=self.event_id(index))
+                           event_id=self.event_id(index), severity=severity)
         if forget_after_us is None:
             t = self.times[min(index, len(self.times) - 1)]
             forget_after_us = t - t % DAY_US + DAY_US + self.retention_us

@@ -28,11 +28,12 @@ from faust.types import TP
 from meterstream.errors import MeterstreamError
 from meterstream.kafka import dead_letters
 from meterstream.kafka.partitioner import crc32_partitioner
-from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, pipeline_topics
+from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics, governance_topics, pipeline_topics
 from meterstream.schemas import BatchCodec, RecordCodec
 
 from .access import Gate
 from .decisions import DecisionLog
+from .governance.agents import BUDGET_TABLE, wire_governance
 from .key_index import Follower, KeyIndex
 from .license.registry import TermsCache
 from .license.releases import ReleaseCatalog
@@ -106,6 +107,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     rules = rules_from(settings)
     batch_codec, alert_codec = BatchCodec(), RecordCodec("alert")
     license_offsets: dict[int, int] = {}
+    governance = wire_governance(app, settings, raw, alerts_out)  # inventory, policies, budgets
     index, catalog = KeyIndex(), ReleaseCatalog()
     chains = OfflineChains(app.Table("offline_chains", default=None, key_type=bytes, value_type=bytes,
                                      partitions=settings.partitions), trusted_keys(settings))
@@ -156,7 +158,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             try:
                 if not msg.key:
                     raise MeterstreamError("usage message without a license id key")
-                batch = batch_codec.decode(msg.value or b"", fields=FIELDS)
+                await governance.ready()
+                batch = batch_codec.decode(msg.value or b"", fields=governance.fields(FIELDS))
             except MeterstreamError as exc:
                 await dead_letter(msg, exc)
                 continue
@@ -174,18 +177,20 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 chains.save(key, chain_state)
             state, applied = apply_message(
                 states.load(key), license_id, lic, msg.offset, batch.columns, rules,
-                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""), catalog=catalog)
+                flag_unknown=True, event_id=_lazy_event_ids(batch_codec, msg.value or b""), catalog=catalog,
+                governance=governance.view)
             if applied.changed:
                 states.save(key, state)
                 stats.applied(batch.count, applied.counted, batch.columns["event_time"])
             for alert in applied.alerts:
                 await alerts_out.send(key=license_id.encode(), value=alert_codec.encode(alert))
                 stats.alerts += 1
+            await governance.send_spend(applied.spend)
             yield batch.count
 
     failures = KeyFailures(settings.processor_key_failures_burst, settings.processor_key_failures_per_s,
                            settings.processor_key_failure_delay_s)
-    gate = Gate(app, terms, states, index, catalog, decision_log, failures, settings.partitions)
+    gate = Gate(app, terms, states, index, catalog, decision_log, failures, settings.partitions, governance.view)
     register_views(app, terms_table, states, terms, stats, gate, settings.processor_check_requires_key)
     return app
 
@@ -202,12 +207,12 @@ def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | No
     return event_id
 
 
-TABLES = ("license_terms", "license_state", "offline_chains")
+TABLES = ("license_terms", "license_state", "offline_chains", BUDGET_TABLE)
 
 
 def topics_of(settings: ProcessorSettings) -> list[TopicSpec]:
     """The pipeline's topics and this app's table changelogs, created before Faust starts."""
-    return pipeline_topics(settings) + changelog_topics(settings.processor_app_id, TABLES, settings.partitions)
+    return pipeline_topics(settings) + governance_topics(settings) + changelog_topics(settings.processor_app_id, TABLES, settings.partitions)
 
 
 def run_worker(settings: ProcessorSettings) -> None:

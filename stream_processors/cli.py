@@ -1,10 +1,12 @@
-"""Stream-processor subcommands: ``meterstream processor``, ``meterstream license`` and ``meterstream model``."""
+"""Stream-processor subcommands: ``meterstream processor``, ``license``, ``model``, and the governance
+commands ``inventory``, ``policy``, ``exception`` and ``alert``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from .governance import cli as governance_cli
 from .license import catalog_admin
 from .license import cli as license_cli
 
@@ -15,6 +17,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_processor)
     license_cli.register(sub)
     catalog_admin.register(sub)
+    governance_cli.register(sub)
 
 
 def _processor(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ already seen (a producer replaying its spool) are not counted again either.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from meterstream.schemas.units import format_decimal
 
@@ -22,11 +22,15 @@ from . import alerts as k
 from . import reservations
 from .alerts import MessageAlerts, Outbox, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
+from .governance.govern import govern_message, resend_spend
 from .license.releases import ReleaseCatalog
 from .license.terms import LicenseTerms
 from .quota import DAY_US, Period, PeriodCache
 from .state import LicenseState, prune_days
 from .thresholds import Columns, judge_quotas
+
+if TYPE_CHECKING:
+    from .governance.view import GovernanceView
 
 FIELDS = ("event_time", "producer_id", "sequence", "feature", "model", "model_version", "metric", "quantity",
           "team", "hardware_id", "region", "reservation_id")  # reservation_id: usage event v2 (None before)
@@ -49,6 +53,7 @@ class Applied:
     alerts: list[dict[str, Any]]
     changed: bool
     counted: int = 0
+    spend: list[dict[str, Any]] = field(default_factory=list)  # governance: Spend records for the budget agent
 
 
 def _select(cols: Columns, keep: list[int]) -> Columns:
@@ -58,15 +63,19 @@ def _select(cols: Columns, keep: list[int]) -> Columns:
 def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTerms | None, offset: int,
                   cols: Columns, rules_: MeteringRules, *, flag_unknown: bool = True,
                   event_id: Callable[[int], str | None] = lambda i: None,
-                  catalog: ReleaseCatalog | None = None) -> tuple[LicenseState, Applied]:
+                  catalog: ReleaseCatalog | None = None,
+                  governance: GovernanceView | None = None) -> tuple[LicenseState, Applied]:
     """Apply one message; return the (possibly new) state and what happened.
 
     Version rules are judged against ``catalog``; counted events naming a
     reservation close it (their actual amount is what counts).
+    ``governance`` (the worker's inventory, policies, exceptions, prices and
+    budgets) adds policy violations, money spikes and spend records.
     """
     st = state if state is not None else LicenseState()
     if offset <= st.offset:
-        return st, Applied(resend_for_offset(st.outbox, offset), changed=False)
+        return st, Applied(resend_for_offset(st.outbox, offset), changed=False,
+                           spend=_governance_resend(st, governance, license_id))
     times = cols["event_time"]
     if not times:
         st.offset = offset
@@ -74,6 +83,7 @@ def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTer
     box = Outbox(st.outbox, offset)
     alerts = MessageAlerts(license_id, terms.tenant if terms else "", box, times, rules_.alert_retention_us,
                            event_id)
+    spend: list[dict[str, Any]] = []
     seq = sequence.apply(st.seq, cols["producer_id"], cols["sequence"], times)
     counted = cols if seq.keep is None else _select(cols, seq.keep)
     _repeats(alerts, st, seq)
@@ -86,12 +96,18 @@ def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTer
         if "reservation_id" in counted:
             reservations.capture(st, counted["reservation_id"])
         _spikes(of_counted, st, spikes, rules_.spike)
+        if governance is not None:
+            spend = govern_message(of_counted, st, counted, governance, license_id, offset, rules_.spike)
     t_max = max(times)
     _gaps(alerts, st, t_max, rules_.gap_grace_us)
     prune(st.outbox, t_max)
     prune_days(st)
     st.offset = offset
-    return st, Applied(box.new, changed=True, counted=len(counted["event_time"]))
+    return st, Applied(box.new, changed=True, counted=len(counted["event_time"]), spend=spend)
+
+
+def _governance_resend(st: LicenseState, governance: GovernanceView | None, license_id: str) -> list[dict[str, Any]]:
+    return [] if governance is None else resend_spend(st, governance, license_id)
 
 
 def _day(t_us: int) -> str:

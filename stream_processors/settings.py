@@ -39,6 +39,9 @@ class ProcessorSettings(KafkaSettings, Topics):
     processor_spike_k: float = Field(4.0, gt=0, description="Spike when a bucket exceeds mean + k standard deviations...")
     processor_spike_ratio: float = Field(3.0, ge=1, description="...and ratio x the mean.")
     processor_spike_min_history: int = Field(10, ge=1, description="Active buckets of baseline before a spike may fire.")
+    processor_governance_grace_s: float = Field(
+        10.0, ge=0, description="Longest a starting worker holds usage back until it has read the inventory, "
+                                "policies, exceptions, prices and budgets to their end.")
     processor_alert_retention_days: float = Field(
         2.0, gt=0, description="Days after its period ends that an alert's fired mark is kept (dedup window).")
 

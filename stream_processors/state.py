@@ -5,7 +5,8 @@ changelog partition follow the license). It holds everything that must change
 together when a usage message is applied: the offset of the last applied
 message, all-time totals, usage per metric and UTC day, the rolling windows,
 the hard limits reached, the fired-alert outbox, the sequence tracks, hardware
-seen per month, the spike baselines and the open reservations. ``state_codec`` turns it into the
+seen per month, the spike baselines, the open reservations and the governance
+fields (users and apps seen, spend in money). ``state_codec`` turns it into the
 bytes of the table's changelog and back.
 
 Records use ``__slots__``: the hot loops touch their fields per event, and a
@@ -102,6 +103,10 @@ class LicenseState:
     hw: dict[str, list[str]] = field(default_factory=dict)  # YYYY-MM -> distinct hardware ids
     spike: dict[str, SpikeBaseline] = field(default_factory=dict)  # scope -> baseline
     reservations: dict[str, Reservation] = field(default_factory=dict)  # reservation id -> reservation
+    # Governance (layout v3): users seen per use case and apps seen, as {scope: {id hash: first day}};
+    # cumulative spend per "<scope>|<YYYY-MM>|<currency>" in cost x 10^18 (see governance/spend.py).
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)
+    spend: dict[str, int] = field(default_factory=dict)
 
 
 def period_used(state: LicenseState, metric: str, period: Period, key: str) -> int:

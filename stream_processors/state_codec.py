@@ -13,6 +13,13 @@ Layout v2 (``0x02``) appends a 13th field, the open reservations, as
 ``{reservation id: [metric, quantity, expires_us, decision_id]}``; v1 values
 (written before reservations existed) still load, with none open.
 
+Layout v3 (``0x03``, written now) appends the governance fields to the v2 array:
+``seen`` (``{scope: {id hash: first day}}``) and ``spend``
+(``{"<scope>|<YYYY-MM>|<currency>": cost x 10^18}``), 15 fields in all; v1 and
+v2 values load with them empty. (The governance branch called this layout
+``0x02`` before it was merged; that value was never written by a released
+worker, and ``0x02`` means the reservations layout.)
+
 Every layout starts with a byte that names it, so a later layout adds a reader
 and keeps this one. Byte ``{`` is layout 0: the JSON dict of string keys the
 processors wrote before typed state, read so that an upgraded worker restores
@@ -34,9 +41,12 @@ from .state import Hole, LicenseState, OutboxEntry, Reservation, RollingWindow, 
 
 V1 = 1
 V2 = 2
+V3 = 3
 LEGACY = ord("{")
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 _FIELDS_V1 = 12
+_FIELDS_V2 = _FIELDS_V1 + 1
+_FIELDS_V3 = _FIELDS_V2 + 2
 
 
 def _flat(mapping: dict[int, Any]) -> list[Any]:
@@ -48,7 +58,7 @@ def _pairs(flat: list[Any]) -> dict[Any, Any]:
 
 
 def encode_state(st: LicenseState) -> bytes:
-    """Layout v2 bytes of ``st``."""
+    """Layout v3 bytes of ``st``."""
     body = [
         st.offset, st.events, st.repeats, st.unknown_events, st.quantity, st.days,
         {m: [_flat(w.buckets), _flat(w.armed), w.hard] for m, w in st.rolling.items()},
@@ -59,8 +69,9 @@ def encode_state(st: LicenseState) -> bytes:
         st.hw,
         {s: [b.bucket, b.total, b.mean, b.var, b.history, b.fired_bucket] for s, b in st.spike.items()},
         {r: [x.metric, x.quantity, x.expires_us, x.decision_id] for r, x in st.reservations.items()},
+        st.seen, st.spend,
     ]
-    return b"\x02" + _dumps(body).encode()
+    return b"\x03" + _dumps(body).encode()
 
 
 def _holes(flat: list[Any]) -> list[Hole]:
@@ -69,10 +80,20 @@ def _holes(flat: list[Any]) -> list[Hole]:
 
 def _read_v2(raw: bytes) -> LicenseState:
     body = json.loads(raw[1:])
-    if not isinstance(body, list) or len(body) != _FIELDS_V1 + 1:
-        raise ValueError(f"expected a list of {_FIELDS_V1 + 1} fields")
-    st = _from_v1_fields(body[:_FIELDS_V1])
-    st.reservations = {r: Reservation(*x) for r, x in body[_FIELDS_V1].items()}
+    if not isinstance(body, list) or len(body) != _FIELDS_V2:
+        raise ValueError(f"expected a list of {_FIELDS_V2} fields")
+    return _from_v2_fields(body)
+
+
+def _read_v3(raw: bytes) -> LicenseState:
+    body = json.loads(raw[1:])
+    if not isinstance(body, list) or len(body) != _FIELDS_V3:
+        raise ValueError(f"expected a list of {_FIELDS_V3} fields")
+    st = _from_v2_fields(body[:_FIELDS_V2])
+    seen, spend = body[_FIELDS_V2:]
+    if not isinstance(seen, dict) or not isinstance(spend, dict):
+        raise TypeError("seen and spend must be maps")
+    st.seen, st.spend = seen, spend
     return st
 
 
@@ -81,6 +102,12 @@ def _read_v1(raw: bytes) -> LicenseState:
     if not isinstance(body, list) or len(body) != _FIELDS_V1:
         raise ValueError(f"expected a list of {_FIELDS_V1} fields")
     return _from_v1_fields(body)
+
+
+def _from_v2_fields(body: list[Any]) -> LicenseState:
+    st = _from_v1_fields(body[:_FIELDS_V1])
+    st.reservations = {r: Reservation(*x) for r, x in body[_FIELDS_V1].items()}
+    return st
 
 
 def _from_v1_fields(body: list[Any]) -> LicenseState:
@@ -115,7 +142,9 @@ def _read_legacy(raw: bytes) -> LicenseState:
     )
 
 
-_READERS: dict[int, Callable[[bytes], LicenseState]] = {V2: _read_v2, V1: _read_v1, LEGACY: _read_legacy}
+_READERS: dict[int, Callable[[bytes], LicenseState]] = {
+    V3: _read_v3, V2: _read_v2, V1: _read_v1, LEGACY: _read_legacy,
+}
 
 
 def decode_state(raw: bytes, license_id: str) -> LicenseState:

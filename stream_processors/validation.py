@@ -13,6 +13,9 @@ seen this month when ``max_hardware`` distinct ones already were) ·
 ``quota_exceeded`` (a hard limit reached, or this quantity plus the open
 reservations would pass it) · ``soft_exceeded`` (valid, but over a soft
 limit) · ``ok``. ``unknown_key`` is decided before any license is found.
+A use found valid is then judged against the organisation's policy
+(``governance/check.py``, called by ``access.py``): ``policy_blocked`` or
+``exception_required``.
 
 A valid answer for a machine not yet seen this month adds it to the month's
 hardware (a validated new machine counts towards ``max_hardware``); ``judge``
@@ -35,7 +38,8 @@ from .state import LicenseState, used_now
 OK, SOFT_EXCEEDED, QUOTA_EXCEEDED, UNKNOWN_KEY = "ok", "soft_exceeded", "quota_exceeded", "unknown_key"
 CODES = ("ok", "quota_exceeded", "soft_exceeded", "expired", "not_yet_valid", "suspended", "revoked",
          "hardware_not_allowed", "hardware_limit", "region_not_allowed", "feature_not_enabled",
-         "model_not_allowed", "version_not_allowed", "unknown_key")
+         "model_not_allowed", "version_not_allowed", "unknown_key",
+         "policy_blocked", "exception_required")  # the last two: governance/check.py, after judge
 VALID_CODES = frozenset({OK, SOFT_EXCEEDED})
 MONTH = Period("month")
 MAX_TEXT = 256

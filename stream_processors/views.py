@@ -3,7 +3,9 @@
 * ``POST /v1/validate``, ``POST /v1/reservations``, ``DELETE /v1/reservations/{id}``:
   by license key (header ``X-License-Key``), see ``access.py`` and ``validation.py``.
 * ``GET /v1/licenses/{id}/check?metric=&quantity=&feature=&model=&model_version=``
-  -> the pre-check decision (``enforcement.decide``); 404 for an unknown license.
+  -> the pre-check decision (``enforcement.decide``, then the policy's blocking
+  rules, ``governance.check``: more event fields may be given, e.g. ``use_case``,
+  ``app``, ``environment``, ``user_id``, ``data_categories``); 404 for an unknown license.
   With ``processor_check_requires_key`` it (and ``quota``) needs the license's key too.
 * ``GET /v1/licenses/{id}/quota`` -> every metric's limit, use and alerts fired.
 * ``GET /v1/stats`` -> this worker's counters, latency and assigned partitions.
@@ -26,6 +28,7 @@ from meterstream.schemas.units import METRICS, to_unscaled
 
 from .access import Gate, presented_key
 from .enforcement import decide, quota_state
+from .governance.check import judge_request, overlay, request_fields
 from .key_index import key_hash, verify_key
 from .validation import Ask
 from .license.registry import TermsCache
@@ -89,9 +92,11 @@ def register_views(app: faust.App, terms_table: Any, states: LicenseStates, term
                 return self.json({"license_id": license_id, "field": "quantity", "error": str(exc)}, status=400)
             ask = Ask(metric, quantity, q.get("feature") or None, q.get("model") or None,
                       q.get("model_version") or None)
-            now = now_us()
-            body = decide(t, states.peek(license_id), metric, quantity, now, feature=ask.feature, model=ask.model,
+            st, now = states.peek(license_id), now_us()
+            body = decide(t, st, metric, quantity, now, feature=ask.feature, model=ask.model,
                           model_version=ask.model_version)
+            if gate.governance is not None:  # the policy's blocking rules, after the license decision
+                body = overlay(body, judge_request(gate.governance, st, license_id, request_fields(q), now))
             body["decision_id"] = gate.log_check(t, ask, body, str(request.headers.get("X-Forwarded-For") or ""),
                                                  now)
             return self.json(body)

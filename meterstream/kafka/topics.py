@@ -64,6 +64,22 @@ def pipeline_topics(t: Topics) -> list[TopicSpec]:
             TopicSpec(t.prices, n, compacted=True), TopicSpec(t.usage_dlq, n), TopicSpec(t.alerts_dlq, n)]
 
 
+def governance_topics(t: Topics) -> list[TopicSpec]:
+    """The organisation's governance data and the spend it is judged on.
+
+    Inventory, policies, exceptions and budgets are compacted (the latest value
+    per key is the state) with one partition: every worker holds all of them,
+    and they change by hand, not at event rates. Prices (compacted, in
+    ``pipeline_topics``) are read the same way. Spend is keyed by budget scope
+    and partitioned like usage (the budget agent's table is co-partitioned with
+    it); alert actions are an append-only log of remediation (ack/resolve).
+    """
+    n = t.partitions
+    return [TopicSpec(t.inventory, 1, compacted=True), TopicSpec(t.policies, 1, compacted=True),
+            TopicSpec(t.policy_exceptions, 1, compacted=True), TopicSpec(t.budgets, 1, compacted=True),
+            TopicSpec(t.spend, n), TopicSpec(t.alert_actions, n)]
+
+
 def webhook_topics(t: Topics, state_retention_s: float = DEFAULT_STATE_RETENTION_S) -> list[TopicSpec]:
     """The dispatcher's topics: endpoints (compacted, one partition: every dispatcher reads all of it),
     retry state (compacted with retention, partitioned like the alerts: a delivery's state lives in its

@@ -14,7 +14,8 @@ from meterstream.schemas import BatchCodec, DecodeError, RecordCodec, UnknownSch
 from meterstream.schemas.codec import read_long, zz
 from meterstream.schemas.registry import ALERT, LICENSE, USAGE_BATCH, USAGE_EVENT
 
-SUBJECTS = [USAGE_EVENT, USAGE_BATCH, LICENSE, ALERT]
+SUBJECTS = [USAGE_EVENT, USAGE_BATCH, LICENSE, ALERT, "inventory", "policy", "policy_exception", "price_catalog",
+            "budget", "spend", "alert_action"]
 
 
 def sample_columns(n: int = 5) -> dict[str, list]:

@@ -11,15 +11,15 @@ from meterstream.stream_processors import alerts as k
 from meterstream.stream_processors.errors import StateDecodeError
 from meterstream.stream_processors.license.terms import quota
 from meterstream.stream_processors.metering import MeteringRules, apply_message
-from meterstream.stream_processors.state import (Hole, LicenseState, OutboxEntry, RollingWindow, SequenceTrack,
-                                                 SpikeBaseline)
+from meterstream.stream_processors.state import (Hole, LicenseState, OutboxEntry, Reservation, RollingWindow,
+                                                 SequenceTrack, SpikeBaseline)
 from meterstream.stream_processors.state_codec import decode_state, encode_state
 from tests.stream_processors.factory import T0, US, columns, terms
 
 
 def roundtrip(st: LicenseState) -> LicenseState:
     raw = encode_state(st)
-    assert raw[0] == 2  # layout v2 (v1 states are read, see test_validation)
+    assert raw[0] == 3  # layout v3 (v1 and v2 states are read, see the old-layout tests below)
     return decode_state(raw, "lic-1")
 
 
@@ -39,6 +39,10 @@ def full_state() -> LicenseState:
         seq={"p1": SequenceTrack(20, [Hole(3, 5, T0, True), Hole(10, 12, T0 + 1)]), "p2": SequenceTrack()},
         hw={"2026-11": ["gpu-1", "gpu-2"]},
         spike={"input_tokens": SpikeBaseline(7, 3, 0.1 + 0.2, 1e-300, 4, -1), "t|m": SpikeBaseline(1)},
+        reservations={"rsv_1": Reservation("input_tokens", 2**70, T0 + 60 * US, "dec_1"),
+                      "rsv_2": Reservation("images", 1, T0, "dec_2")},
+        seen={"u|uc-1": {"0123456789ab": 20000}, "a|": {}},
+        spend={"team:search|2026-11|USD": 10**40 + 7},
     )
 
 
@@ -58,12 +62,15 @@ def test_full_state_with_a_large_outbox_round_trips_exactly() -> None:
 
 def test_layout_is_compact() -> None:
     raw = encode_state(LicenseState())
-    assert len(raw) < 40 and b"offset" not in raw
+    assert len(raw) < 48 and b"offset" not in raw
 
 
 @pytest.mark.parametrize("raw, words", [
     (b"", "empty value"),
-    (b"\x03[]", "unknown layout byte 0x03"),
+    (b"\x04[]", "unknown layout byte 0x04"),
+    (b"\x02[1,2,3]", "13 fields"),
+    (b"\x03[1,2,3]", "15 fields"),
+    (b"\x03[-1,0,0,0,{},{},{},{},[],{},{},{},{},[],{}]", "maps"),
     (b"\xc3\x01garbage", "unknown layout byte 0xc3"),
     (b"\x01not json", "layout 0x01"),
     (b"\x01[1,2,3]", "12 fields"),
@@ -87,6 +94,37 @@ def legacy_dict() -> dict[str, Any]:
             "fired": {a["alert_id"]: {"o": 8, "x": T0, "a": a}}, "seq": {"p1": [30, [[10, 12, T0, False]]]},
             "hw": {"2026-11": ["gpu-1"]}, "spike": {"input_tokens": [5, 10, 2.5, 0.5, 3, -1]},
             "repeats": 1, "unknown_events": 0}
+
+
+def test_layout_v1_is_read_with_no_reservations_and_empty_governance_fields() -> None:
+    """A changelog written before reservations and governance (layout v1) still loads; the new fields start empty."""
+    st = full_state()
+    v3 = json.loads(encode_state(st)[1:])
+    back = decode_state(b"\x01" + json.dumps(v3[:12]).encode(), "lic-1")
+    assert back.reservations == {} and back.seen == {} and back.spend == {}
+    st.reservations, st.seen, st.spend = {}, {}, {}
+    assert back == st
+
+
+def test_layout_v2_is_read_with_its_reservations_and_empty_governance_fields() -> None:
+    """Layout v2 (main's reservations layout, in changelogs written by those workers) keeps its reservations."""
+    st = full_state()
+    v3 = json.loads(encode_state(st)[1:])
+    back = decode_state(b"\x02" + json.dumps(v3[:13]).encode(), "lic-1")
+    assert back.reservations == st.reservations and back.seen == {} and back.spend == {}
+    st.seen, st.spend = {}, {}
+    assert back == st
+    assert roundtrip(back) == back  # re-written as v3
+
+
+def test_a_v2_value_as_written_by_a_reservations_worker_is_read() -> None:
+    """Literal bytes of layout v2 (the encoder before governance), not derived from today's encoder."""
+    raw = (b'\x02[5,3,0,0,{"input_tokens":300},{"input_tokens":{"2026-11-22":300}},{},{},[],'
+           b'{"p1":[3,[]]},{},{},{"rsv_a":["input_tokens",50,1795000000000000,"dec_a"]}]')
+    st = decode_state(raw, "lic-1")
+    assert (st.offset, st.events, st.quantity) == (5, 3, {"input_tokens": 300})
+    assert st.reservations == {"rsv_a": Reservation("input_tokens", 50, 1795000000000000, "dec_a")}
+    assert st.seq["p1"] == SequenceTrack(3, []) and st.seen == {} and st.spend == {}
 
 
 def test_legacy_layout_is_read() -> None:

@@ -4,6 +4,7 @@ tiers, the key index, the wrong-key bucket and the state layout that holds reser
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,12 @@ def test_reservations_take_headroom_until_released_or_expired() -> None:
     assert reservations.expire(st, T0) == 1
 
 
-def test_state_v2_keeps_reservations_and_reads_v1() -> None:
+def test_state_keeps_reservations_and_reads_v1() -> None:
     st = LicenseState(events=3)
     rid = reservations.hold(st, "inferences", 5 * US, T0, "dec_9")
     again = decode_state(encode_state(st), "lic")
     assert again.reservations[rid].quantity == 5 * US and again.events == 3
-    v1 = b"\x01" + encode_state(LicenseState(events=7))[1:].replace(b",{}]", b"]")
+    v1 = b"\x01" + json.dumps(json.loads(encode_state(LicenseState(events=7))[1:])[:12]).encode()
     assert decode_state(v1, "lic").events == 7 and decode_state(v1, "lic").reservations == {}
 
 
