@@ -143,6 +143,20 @@ def release_path(reservation_id: str) -> str:
     return "/v1/reservations/" + urllib.parse.quote(reservation_id, safe="")
 
 
+# Governance context a validate/reserve carries, defaulted from the Meter's settings when not given.
+CONTEXT_DEFAULTS = ("team", "app", "environment", "purpose", "provider", "source", "use_case", "sensitivity")
+CONTEXT = frozenset({*CONTEXT_DEFAULTS, "user_id", "data_categories"})
+
+
+def _context(context: dict[str, Any]) -> dict[str, Any]:
+    """The governance context of a call; an unknown keyword is an error naming it (not silently sent)."""
+    unknown = sorted(set(context) - CONTEXT)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; the governance context is "
+                        f"{', '.join(sorted(CONTEXT))}")
+    return context
+
+
 class KeyedCalls:
     """``Meter``'s validate/reserve/release methods (model, version, hardware id and region default from
     the Meter's settings; ``feature`` too)."""
@@ -152,18 +166,33 @@ class KeyedCalls:
 
     def _body(self, metric: str | None, quantity: Any, feature: str | None, model: str | None,
               model_version: str | None, hardware_id: str | None, region: str | None,
-              ttl_s: float | None = None) -> dict[str, Any]:
-        s = self.settings
-        return request_body(metric, quantity, {
+              ttl_s: float | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The request body: the call's terms, and the governance context (use case, user, sensitivity,
+        data categories, team, app...) that policy rules judge at validate/reserve, defaulted from the
+        Meter like the events it records."""
+        s, ctx = self.settings, context or {}
+        body = request_body(metric, quantity, {
             "feature": feature or s.feature, "model": model or s.model,
             "model_version": model_version or s.model_version, "hardware_id": hardware_id or s.hardware_id,
-            "region": region or s.region}, ttl_s)
+            "region": region or s.region, "user_id": ctx.get("user_id"),
+            **{name: ctx.get(name) or getattr(s, name) for name in CONTEXT_DEFAULTS}}, ttl_s)
+        categories = ctx.get("data_categories")
+        categories = s.data_categories if categories is None else categories
+        if isinstance(categories, (str, bytes)) or not isinstance(categories, (list, tuple, set, frozenset)):
+            raise InvalidEventError("data_categories", f"must be a list of strings, got {type(categories).__name__}")
+        if categories:
+            body["data_categories"] = sorted({check_text("data_categories", c) for c in categories})
+        return body
 
     def validate(self, license_key: str, *, feature: str | None = None, metric: str | None = "inferences",
                  quantity: Any = 1, model: str | None = None, model_version: str | None = None,
-                 hardware_id: str | None = None, region: str | None = None) -> ValidationResult:
-        """May this key run this call now? Every term is judged; see ``ValidationResult.code``."""
-        body = self._body(metric, quantity, feature, model, model_version, hardware_id, region)
+                 hardware_id: str | None = None, region: str | None = None,
+                 **context: Any) -> ValidationResult:
+        """May this key run this call now? Every term is judged, and the policy rules on the governance
+        ``context`` (``use_case``, ``user_id``, ``sensitivity``, ``data_categories``, ``team``, ``app``,
+        ``environment``, ``purpose``, ``provider``: Meter defaults apply); see ``ValidationResult.code``."""
+        body = self._body(metric, quantity, feature, model, model_version, hardware_id, region,
+                          context=_context(context))
         return self._licenses.call("POST", "/v1/validate", license_key, body)
 
     async def avalidate(self, license_key: str, **kwargs: Any) -> ValidationResult:
@@ -172,13 +201,14 @@ class KeyedCalls:
 
     def reserve(self, license_key: str, metric: str, estimate: Any, *, ttl_s: float = 60,
                 feature: str | None = None, model: str | None = None, model_version: str | None = None,
-                hardware_id: str | None = None, region: str | None = None) -> ValidationResult:
+                hardware_id: str | None = None, region: str | None = None, **context: Any) -> ValidationResult:
         """Validate and hold ``estimate`` of ``metric`` against its hard limit for ``ttl_s`` seconds.
 
         Record the actual use with ``reservation_id=result.reservation_id`` (the rest is released), or
         ``release()`` it; unused, it expires.
         """
-        body = self._body(metric, estimate, feature, model, model_version, hardware_id, region, ttl_s)
+        body = self._body(metric, estimate, feature, model, model_version, hardware_id, region, ttl_s,
+                          context=_context(context))
         return self._licenses.call("POST", "/v1/reservations", license_key, body)
 
     async def areserve(self, license_key: str, metric: str, estimate: Any, **kwargs: Any) -> ValidationResult:

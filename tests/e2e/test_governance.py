@@ -10,6 +10,7 @@ blocked use, remediation, and the answer of each compliance query.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 import uuid
@@ -213,6 +214,21 @@ def check_blocked_at_validate(port: int) -> None:
                                                     "model": "llama-3", "environment": "dev",
                                                     "data_categories": ["pci"]})[1]
     assert needs["code"] == "exception_required", needs
+    check_blocked_through_the_library(url)
+
+
+def check_blocked_through_the_library(url: str) -> None:
+    """Meter.validate/reserve send the governance context (Meter defaults and call arguments), so the
+    library path meets the same rules as the HTTP calls above."""
+    with tempfile.TemporaryDirectory() as spool, Meter(
+            quota_url=url, use_case="support-bot", environment="prod", model="gpt-4o", check_timeout_ms=10_000,
+            spool_dir=Path(spool)) as meter:
+        assert meter.validate(SUPPORT_KEY, metric="input_tokens").code == "ok"
+        assert meter.validate(SUPPORT_KEY, metric="input_tokens", model="claude-x").code == "policy_blocked"
+        assert meter.reserve(SUPPORT_KEY, "input_tokens", 1, ttl_s=5, model="claude-x").code == "policy_blocked"
+        needs = meter.validate(SUPPORT_KEY, metric="input_tokens", use_case="notes-summary", model="llama-3",
+                               environment="dev", data_categories=["pci"])
+        assert needs.code == "exception_required", needs
 
 
 def remediate(kafka: KafkaSettings, topics: Topics, ch: Any) -> str:
