@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from meterstream.schemas.units import format_decimal
+
 from .errors import InvalidEventError
 from .event import MAX_TEXT, check_categories, check_metric, check_text, unscaled_quantity
 from .settings import ProducerSettings
@@ -68,7 +70,7 @@ class ServiceUnavailable(Exception):
 def request_body(metric: str | None, quantity: Any, fields: dict[str, str | None],
                  ttl_s: float | None = None) -> dict[str, Any]:
     """The JSON body of a request, every argument checked (InvalidEventError naming the field)."""
-    body: dict[str, Any] = {"quantity": f"{Decimal(unscaled_quantity(quantity)).scaleb(-6).normalize():f}"}
+    body: dict[str, Any] = {"quantity": format_decimal(unscaled_quantity(quantity))}
     if metric is not None:
         body["metric"] = check_metric(metric)
     for name, value in fields.items():
