@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from meterstream.schemas.units import format_decimal
+
 from .errors import InvalidEventError
-from .event import MAX_TEXT, check_metric, check_text, unscaled_quantity
+from .event import MAX_TEXT, check_categories, check_metric, check_text, unscaled_quantity
 from .settings import ProducerSettings
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class ServiceUnavailable(Exception):
 def request_body(metric: str | None, quantity: Any, fields: dict[str, str | None],
                  ttl_s: float | None = None) -> dict[str, Any]:
     """The JSON body of a request, every argument checked (InvalidEventError naming the field)."""
-    body: dict[str, Any] = {"quantity": f"{Decimal(unscaled_quantity(quantity)).scaleb(-6).normalize():f}"}
+    body: dict[str, Any] = {"quantity": format_decimal(unscaled_quantity(quantity))}
     if metric is not None:
         body["metric"] = check_metric(metric)
     for name, value in fields.items():
@@ -178,10 +180,9 @@ class KeyedCalls:
             **{name: ctx.get(name) or getattr(s, name) for name in CONTEXT_DEFAULTS}}, ttl_s)
         categories = ctx.get("data_categories")
         categories = s.data_categories if categories is None else categories
-        if isinstance(categories, (str, bytes)) or not isinstance(categories, (list, tuple, set, frozenset)):
-            raise InvalidEventError("data_categories", f"must be a list of strings, got {type(categories).__name__}")
+        categories = check_categories(categories)  # the same rules as record(): a list, <= 32 tags, non-empty
         if categories:
-            body["data_categories"] = sorted({check_text("data_categories", c) for c in categories})
+            body["data_categories"] = sorted(categories)
         return body
 
     def validate(self, license_key: str, *, feature: str | None = None, metric: str | None = "inferences",

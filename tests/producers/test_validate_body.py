@@ -33,3 +33,12 @@ def test_a_bad_context_value_names_its_field(offline_meter: Callable[..., Meter]
 def test_an_unknown_keyword_is_refused_not_sent(offline_meter: Callable[..., Meter]) -> None:
     with pytest.raises(TypeError, match="use_cas"):
         offline_meter(quota_url="http://127.0.0.1:9").validate("key", use_cas="typo")
+
+
+@pytest.mark.parametrize("categories", [[f"c{i}" for i in range(33)], ["pci", ""], ["pci", 7]])
+def test_data_categories_are_checked_as_record_checks_them(offline_meter: Callable[..., Meter],
+                                                           categories: list[Any]) -> None:
+    """validate/reserve refuse what record() refuses (too many tags, an empty or non-string one)."""
+    with pytest.raises(InvalidEventError) as info:
+        offline_meter(quota_url="http://127.0.0.1:9").validate("key", data_categories=categories)
+    assert info.value.field == "data_categories"
