@@ -100,12 +100,12 @@ def _json_value(v: Any, where: str) -> Any:
         if key in v:
             try:
                 return convert(v[key])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise PayloadError(f"{where}.{key}: {v[key]!r} is not a valid {key}") from None
     if "arrayValue" in v:
         return [_json_value(x, f"{where}.arrayValue") for x in _list(v["arrayValue"], "values", where)]
     if "kvlistValue" in v:
-        return _json_attrs(v["kvlistValue"].get("values", []), f"{where}.kvlistValue")
+        return _json_attrs(_list(v["kvlistValue"], "values", where), f"{where}.kvlistValue")
     return v.get("bytesValue")
 
 
@@ -130,7 +130,7 @@ def _list(obj: Any, key: str, where: str) -> list[Any]:
 def _int(value: Any, where: str) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise PayloadError(f"{where}: {value!r} is not an integer") from None
 
 
@@ -157,6 +157,8 @@ def decode_json(body: bytes) -> list[Span]:
     for i, rs in enumerate(_list(doc, "resourceSpans", "")):
         where = f"resourceSpans[{i}]"
         res = rs.get("resource") if isinstance(rs, dict) else None
+        if res is not None and not isinstance(res, dict):
+            raise PayloadError(f"{where}.resource must be an object")
         resource = _json_attrs((res or {}).get("attributes", []), f"{where}.resource")
         for j, ss in enumerate(_list(rs, "scopeSpans", where)):
             for k, s in enumerate(_list(ss, "spans", f"{where}.scopeSpans[{j}]")):

@@ -122,6 +122,14 @@ def test_default_license_and_bad_token_count(rec: Recorded) -> None:
     (b'{"resourceSpans": {}}', JSON, "", ".resourceSpans must be a list"),
     (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}', JSON, "",
      "startTimeUnixNano: 'soon' is not an integer"),
+    # Wrong shapes and out-of-range numbers deeper in the document are 400s too, not a crashed handler.
+    (b'{"resourceSpans": [{"resource": "svc", "scopeSpans": []}]}', JSON, "", "resource must be an object"),
+    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "k", "value": '
+     b'{"kvlistValue": []}}]}]}]}]}', JSON, "", "values must be a list"),
+    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": 1e400}]}]}]}', JSON, "",
+     "startTimeUnixNano: inf is not an integer"),
+    (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "k", "value": '
+     b'{"intValue": 1e400}}]}]}]}]}', JSON, "", "is not a valid intValue"),
     (b"plain", PROTOBUF, "gzip", "not valid gzip"),
     (b"x", PROTOBUF, "br", "unsupported Content-Encoding"),
 ])
