@@ -10,11 +10,12 @@ import pytest
 
 from meterstream.schemas import RecordCodec
 from meterstream.stream_processors import alerts as k
-from meterstream.stream_processors.governance.check import FieldError, body_fields, judge_request, request_fields
+from meterstream.stream_processors.governance.check import body_fields, judge_request, request_fields
 from meterstream.stream_processors.governance.errors import PolicyError
 from meterstream.stream_processors.governance.policy import parse_policy
 from meterstream.stream_processors.governance.view import GovernanceView
 from meterstream.stream_processors.metering import MeteringRules, apply_message
+from meterstream.stream_processors.validation import BadRequest
 from tests.stream_processors.factory import T0, US, columns, terms
 from tests.stream_processors.governance.org import SAMPLE_POLICY, models, use_cases
 
@@ -141,7 +142,7 @@ def test_validate_body_fields_are_judged_like_check_parameters() -> None:
     assert judge_request(v, None, "lic-1", body_fields({**body, "data_categories": []}), T0) is None
     for bad, name in (({"use_case": 7}, "use_case"), ({"data_categories": [1]}, "data_categories"),
                       ({"data_categories": {"a": 1}}, "data_categories"), ({"app": "x" * 300}, "app")):
-        with pytest.raises(FieldError) as exc:
+        with pytest.raises(BadRequest) as exc:
             body_fields(bad)
         assert exc.value.field == name
 
