@@ -25,7 +25,6 @@ from .rule_language import EVENT_COLUMNS
 from .view import GovernanceView
 
 POLICY_BLOCKED, EXCEPTION_REQUIRED = "policy_blocked", "exception_required"
-REQUEST_FIELDS = tuple(c for c in EVENT_COLUMNS if c != "data_categories") + ("data_categories",)
 
 
 def request_fields(query: Mapping[str, str]) -> dict[str, Any]:
