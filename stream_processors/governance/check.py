@@ -28,10 +28,9 @@ POLICY_BLOCKED, EXCEPTION_REQUIRED = "policy_blocked", "exception_required"
 
 
 def request_fields(query: Mapping[str, str]) -> dict[str, Any]:
-    """Event fields of a check request (``data_categories`` comma-separated); absent ones are ''."""
-    out: dict[str, Any] = {c: query.get(c) or "" for c in EVENT_COLUMNS}
-    out["data_categories"] = tuple(x for x in (query.get("data_categories") or "").split(",") if x)
-    return out
+    """Event fields of a check request's query (``data_categories`` comma-separated); absent ones are ''.
+    Judged like a validate body: a field too long (or holding NUL) raises ``BadRequest`` naming it."""
+    return body_fields(query)
 
 
 def body_fields(body: Mapping[str, Any], max_text: int = 256) -> dict[str, Any]:

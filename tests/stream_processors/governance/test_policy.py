@@ -184,3 +184,14 @@ def test_benchmark_policy_cost_per_event_with_50_rules() -> None:
     print(f"\npolicy with 50 rules: {per_event_us:.3f} us per event "
           f"(metering alone {costs[0] * 1e6:.3f} us per event)")
     assert per_event_us < 5.0
+
+
+def test_request_fields_refuse_a_bad_query_field_by_name() -> None:
+    """The GET check's query fields are judged like a validate body (the view answers 400 naming the field)."""
+    with pytest.raises(BadRequest) as exc:
+        request_fields({"model": "gpt-4o", "app": "x" * 300})
+    assert exc.value.field == "app"
+    with pytest.raises(BadRequest) as exc:
+        request_fields({"user_id": "a\x00b"})
+    assert exc.value.field == "user_id"
+    assert request_fields({"data_categories": "pci,,pii"})["data_categories"] == ("pci", "pii")
