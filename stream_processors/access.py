@@ -39,7 +39,7 @@ from meterstream.kafka.partitioner import partition_for
 
 from . import decisions, reservations
 from .decisions import DecisionLog
-from .governance.check import FieldError, body_fields, judge_request
+from .governance.check import body_fields, judge_request
 from .governance.view import GovernanceView
 from .key_index import KeyIndex, key_hash, verify_key
 from .license.registry import TermsCache
@@ -90,7 +90,7 @@ class Gate:
             body = json.loads(raw) if raw else {}
             ask = Ask.parse(body, reserve=kind == "reserve")
             fields = body_fields(body) if kind != "release" else {}
-        except (BadRequest, FieldError) as exc:
+        except BadRequest as exc:
             return 400, {"error": str(exc), "field": exc.field}
         except ValueError:
             return 400, {"error": "body: not JSON", "field": "body"}

@@ -93,7 +93,7 @@ def apply_message(state: LicenseState | None, license_id: str, terms: LicenseTer
         if terms is not None:
             judge_quotas(of_counted, st, terms, sums, counted, rules_.alert_retention_us)
         _anomalies(of_counted, st, terms, counted, flag_unknown, catalog)
-        if "reservation_id" in counted:
+        if st.reservations and "reservation_id" in counted:  # most licenses hold none: skip the column
             reservations.capture(st, counted["reservation_id"])
         _spikes(of_counted, st, spikes, rules_.spike)
         if governance is not None:

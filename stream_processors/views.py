@@ -30,7 +30,7 @@ from .access import Gate, presented_key
 from .enforcement import decide, quota_state
 from .governance.check import judge_request, overlay, request_fields
 from .key_index import key_hash, verify_key
-from .validation import Ask
+from .validation import Ask, BadRequest
 from .license.registry import TermsCache
 from .state import LicenseState
 from .state_table import LicenseStates
@@ -96,7 +96,11 @@ def register_views(app: faust.App, terms_table: Any, states: LicenseStates, term
             body = decide(t, st, metric, quantity, now, feature=ask.feature, model=ask.model,
                           model_version=ask.model_version)
             if gate.governance is not None:  # the policy's blocking rules, after the license decision
-                body = overlay(body, judge_request(gate.governance, st, license_id, request_fields(q), now))
+                try:
+                    fields = request_fields(q)
+                except BadRequest as exc:
+                    return self.json({"license_id": license_id, "field": exc.field, "error": str(exc)}, status=400)
+                body = overlay(body, judge_request(gate.governance, st, license_id, fields, now))
             body["decision_id"] = gate.log_check(t, ask, body, str(request.headers.get("X-Forwarded-For") or ""),
                                                  now)
             return self.json(body)

@@ -30,7 +30,6 @@ from .prices import COST_SCALE, format_cost
 
 BUDGET_THRESHOLD = "budget_threshold"
 SCOPE_KINDS = ("team", "use_case", "model")
-AMOUNT_SCALE = 10**6
 _MONTH = Period("month")
 
 

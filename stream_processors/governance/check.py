@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..state import LicenseState
+from ..validation import BadRequest
 from .exceptions import SCOPE_FIELDS
 from .policy import REQUIRE_EXCEPTION, evaluate
 from .resolve import Novelty, Resolver
@@ -24,43 +25,33 @@ from .rule_language import EVENT_COLUMNS
 from .view import GovernanceView
 
 POLICY_BLOCKED, EXCEPTION_REQUIRED = "policy_blocked", "exception_required"
-REQUEST_FIELDS = tuple(c for c in EVENT_COLUMNS if c != "data_categories") + ("data_categories",)
 
 
 def request_fields(query: Mapping[str, str]) -> dict[str, Any]:
-    """Event fields of a check request (``data_categories`` comma-separated); absent ones are ''."""
-    out: dict[str, Any] = {c: query.get(c) or "" for c in EVENT_COLUMNS}
-    out["data_categories"] = tuple(x for x in (query.get("data_categories") or "").split(",") if x)
-    return out
+    """Event fields of a check request's query (``data_categories`` comma-separated); absent ones are ''.
+    Judged like a validate body: a field too long (or holding NUL) raises ``BadRequest`` naming it."""
+    return body_fields(query)
 
 
 def body_fields(body: Mapping[str, Any], max_text: int = 256) -> dict[str, Any]:
     """Event fields of a validate/reserve JSON body (``data_categories`` a list of strings or one
     comma-separated string); absent ones are ''. A field of the wrong type raises ``ValueError``
-    naming it (``field`` attribute)."""
+    naming it (``validation.BadRequest``, ``field`` attribute)."""
     out: dict[str, Any] = {}
     for c in EVENT_COLUMNS:
         v = body.get(c)
         if c == "data_categories":
             items = v.split(",") if isinstance(v, str) else v if isinstance(v, list) else [] if v is None else None
             if items is None or not all(isinstance(x, str) and len(x) <= max_text for x in items):
-                raise FieldError(c, "must be a list of strings")
+                raise BadRequest(c, "must be a list of strings")
             out[c] = tuple(x for x in items if x)
         elif v is None:
             out[c] = ""
         elif not isinstance(v, str) or len(v) > max_text or "\x00" in v:
-            raise FieldError(c, f"must be a string of at most {max_text} characters")
+            raise BadRequest(c, f"must be a string of at most {max_text} characters")
         else:
             out[c] = v
     return out
-
-
-class FieldError(ValueError):
-    """A request field that cannot be judged; ``field`` names it."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
 
 
 def judge_request(view: GovernanceView, state: LicenseState | None, license_id: str, fields: Mapping[str, Any],

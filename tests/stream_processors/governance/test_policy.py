@@ -10,11 +10,12 @@ import pytest
 
 from meterstream.schemas import RecordCodec
 from meterstream.stream_processors import alerts as k
-from meterstream.stream_processors.governance.check import FieldError, body_fields, judge_request, request_fields
+from meterstream.stream_processors.governance.check import body_fields, judge_request, request_fields
 from meterstream.stream_processors.governance.errors import PolicyError
 from meterstream.stream_processors.governance.policy import parse_policy
 from meterstream.stream_processors.governance.view import GovernanceView
 from meterstream.stream_processors.metering import MeteringRules, apply_message
+from meterstream.stream_processors.validation import BadRequest
 from tests.stream_processors.factory import T0, US, columns, terms
 from tests.stream_processors.governance.org import SAMPLE_POLICY, models, use_cases
 
@@ -141,7 +142,7 @@ def test_validate_body_fields_are_judged_like_check_parameters() -> None:
     assert judge_request(v, None, "lic-1", body_fields({**body, "data_categories": []}), T0) is None
     for bad, name in (({"use_case": 7}, "use_case"), ({"data_categories": [1]}, "data_categories"),
                       ({"data_categories": {"a": 1}}, "data_categories"), ({"app": "x" * 300}, "app")):
-        with pytest.raises(FieldError) as exc:
+        with pytest.raises(BadRequest) as exc:
             body_fields(bad)
         assert exc.value.field == name
 
@@ -183,3 +184,14 @@ def test_benchmark_policy_cost_per_event_with_50_rules() -> None:
     print(f"\npolicy with 50 rules: {per_event_us:.3f} us per event "
           f"(metering alone {costs[0] * 1e6:.3f} us per event)")
     assert per_event_us < 5.0
+
+
+def test_request_fields_refuse_a_bad_query_field_by_name() -> None:
+    """The GET check's query fields are judged like a validate body (the view answers 400 naming the field)."""
+    with pytest.raises(BadRequest) as exc:
+        request_fields({"model": "gpt-4o", "app": "x" * 300})
+    assert exc.value.field == "app"
+    with pytest.raises(BadRequest) as exc:
+        request_fields({"user_id": "a\x00b"})
+    assert exc.value.field == "user_id"
+    assert request_fields({"data_categories": "pci,,pii"})["data_categories"] == ("pci", "pii")
