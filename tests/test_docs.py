@@ -96,3 +96,14 @@ def test_documented_defaults_match() -> None:
         if not _same(cell, f.default):
             wrong.append(f"{name}: documented {cell!r}, default {f.default!r}")
     assert not wrong, "docs/configuration.md defaults differ from the code:\n" + "\n".join(wrong)
+
+
+def test_every_decision_code_and_alert_kind_is_documented() -> None:
+    """A client branches on these strings: each must be explained in the docs."""
+    pytest.importorskip("faust")
+    from meterstream.stream_processors.alerts import SEVERITY
+    from meterstream.stream_processors.validation import CODES
+
+    docs = " ".join(p.read_text() for p in DOC.parent.glob("*.md"))
+    missing = [f"`{name}`" for name in (*CODES, *SEVERITY) if f"`{name}`" not in docs]
+    assert not missing, f"undocumented decision codes or alert kinds: {missing}"
