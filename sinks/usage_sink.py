@@ -52,8 +52,11 @@ class UsageTarget:
 
     def write(self, items: Sequence[Item[Fingerprint]]) -> list[tuple[Message, str]]:
         groups: dict[bytes, tuple[dict[str, Any], list[Message]]] = {}
-        for item in items:
-            groups.setdefault(item.value, (self.registry.by_fingerprint(item.value).schema, []))[1].append(item.msg)
+        for item in items:  # the schema is looked up once per writer version, not once per message
+            group = groups.get(item.value)
+            if group is None:
+                group = groups[item.value] = (self.registry.by_fingerprint(item.value).schema, [])
+            group[1].append(item.msg)
         self._refused = []
         self.writer.write(groups)
         return self._refused

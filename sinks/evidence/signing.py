@@ -61,7 +61,10 @@ def generate_key(path: Path, passphrase: str | None = None, force: bool = False)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temp file left by an interrupted run keeps its own mode under O_CREAT (and a planted one could be a
+    # link): remove it and create ours exclusively, so the key is never written into a file others can read.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     os.replace(tmp, path)

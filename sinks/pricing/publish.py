@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meterstream.clock import now_us
+from meterstream.clock import micros, now_us
 from meterstream.config import KafkaSettings, Topics
 from meterstream.kafka.publish import publish_records
 from meterstream.schemas import RecordCodec
@@ -19,14 +19,10 @@ from meterstream.schemas import RecordCodec
 CATALOG_KEY = b"catalog"
 
 
-def _us(t: Any) -> int:
-    return int(t.timestamp() * 1_000_000)
-
-
 def publish_catalog(kafka: KafkaSettings, topics: Topics, version: int, rows: list[dict[str, Any]]) -> None:
     """Publish catalog ``version`` (rows as ``parse_catalog`` returns them; higher tiers left out)."""
     prices = [{"model": r["model"], "version_pattern": r["version_pattern"], "metric": r["metric"],
-               "unit_price": r["unit_price"], "currency": r["currency"], "effective_from": _us(r["effective_from"]),
-               "effective_to": _us(r["effective_to"])} for r in rows if not r["tier_from"]]
+               "unit_price": r["unit_price"], "currency": r["currency"], "effective_from": micros(r["effective_from"]),
+               "effective_to": micros(r["effective_to"])} for r in rows if not r["tier_from"]]
     value = RecordCodec("price_catalog").encode({"catalog_version": version, "prices": prices, "loaded_at": now_us()})
     publish_records(kafka, topics.prices, [(CATALOG_KEY, value)])

@@ -97,3 +97,15 @@ def test_leaf_encoding_is_unambiguous() -> None:
     assert leaf_bytes("alert.v1", base).endswith(b"\x01\x01m\x02\x01a\x011\x01b\x012\x01" + (5).to_bytes(8, "little"))
     assert leaf_bytes("alert.v1", {**base, "threshold": 0}) != leaf_bytes("alert.v1", base)
     assert leaf_bytes("alert.v1", {**base, "tenant": "x", "team": ""}) != leaf_bytes("alert.v1", {**base, "team": "x"})
+
+
+def test_generate_key_ignores_a_stale_world_readable_temp_file(tmp_path: Path) -> None:
+    """A ``.tmp`` left by an interrupted run (mode 0644) must not become the key file with its mode."""
+    path = tmp_path / "evidence" / "signing.key"
+    path.parent.mkdir(mode=0o700)
+    stale = path.with_suffix(".tmp")
+    stale.write_bytes(b"left over")
+    stale.chmod(0o644)
+    generate_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not stale.exists()
