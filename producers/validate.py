@@ -114,8 +114,10 @@ class LicenseClient:
 
     def call(self, method: str, path: str, key: str, body: dict[str, Any] | None) -> ValidationResult:
         """One request; the ``unavailable`` result when the service cannot be reached."""
-        if not key or not isinstance(key, str) or len(key) > 4 * MAX_TEXT:
+        if not key or not isinstance(key, str):
             raise InvalidEventError("license_key", "is required (a non-empty string)")
+        if len(key) > 4 * MAX_TEXT:
+            raise InvalidEventError("license_key", f"longer than {4 * MAX_TEXT} characters ({len(key)})")
         if self.url is None:
             return self._unavailable("no quota service configured (quota_url)")
         data = json.dumps(body).encode() if body is not None else None

@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(status_reply(404, 5, f"no such path {self.path}; OTLP traces go to /v1/traces",
                                            PROTOBUF))
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):
             return self._send(status_reply(411, INVALID_ARGUMENT, "Content-Length required", PROTOBUF))
         if int(length) > self.receiver.settings.otlp_max_body_bytes:
             self.close_connection = True

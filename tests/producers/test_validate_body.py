@@ -42,3 +42,8 @@ def test_data_categories_are_checked_as_record_checks_them(offline_meter: Callab
     with pytest.raises(InvalidEventError) as info:
         offline_meter(quota_url="http://127.0.0.1:9").validate("key", data_categories=categories)
     assert info.value.field == "data_categories"
+
+
+def test_an_overlong_key_says_so(offline_meter: Callable[..., Meter]) -> None:
+    with pytest.raises(InvalidEventError, match="longer than"):
+        offline_meter(quota_url="http://127.0.0.1:9").validate("k" * 5000)

@@ -160,3 +160,20 @@ def test_event_ids_are_uuid5_of_trace_span_and_metric() -> None:
     from meterstream.producers.genai_usage import EVENT_ID_NAMESPACE, deterministic_event_id
     parts = ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "output_tokens")
     assert deterministic_event_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(parts)))
+
+
+def test_a_content_length_that_is_not_ascii_digits_gets_411_not_a_dropped_connection(rec: Recorded) -> None:
+    """'²' passes str.isdigit() but not int(): the handler must still answer."""
+    import socket
+    import threading
+
+    server = receiver(rec, otlp_port=0).server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=10) as conn:
+            conn.sendall("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                         "Content-Length: \u00b2\r\n\r\n".encode("latin-1"))
+            assert conn.recv(64).startswith(b"HTTP/1.1 411")
+    finally:
+        server.shutdown()
+        server.server_close()
