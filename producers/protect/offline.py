@@ -47,8 +47,11 @@ def machine_cert_header(license_file: str | Path) -> tuple[bytes, bytes]:
     if not doc.get("cert"):
         raise ProtectError("the license file carries no machine certificate: export it with "
                            "`license export --machine FP --machine-key PUBKEY`")
-    cert = json.loads(base64.urlsafe_b64decode(doc["cert"]))
-    return f"{doc['cert']}.{doc['cert_sig']}".encode(), base64.b64decode(cert["machine_key"])
+    try:
+        cert = json.loads(base64.urlsafe_b64decode(doc["cert"]))
+        return f"{doc['cert']}.{doc['cert_sig']}".encode(), base64.b64decode(cert["machine_key"])
+    except (KeyError, TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+        raise ProtectError(f"the license file's machine certificate is damaged: {exc!r}") from None
 
 
 class ChainSigner:

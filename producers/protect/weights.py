@@ -75,6 +75,10 @@ def _chunks(f: IO[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
         current = nxt
 
 
+# What every header carries (read before anything is decrypted).
+HEADER_FIELDS = ("model", "version", "key_id", "salt")
+
+
 def read_header(f: IO[bytes]) -> tuple[dict[str, Any], bytes]:
     """The header and its SHA-256 (the chunks' AAD); WeightsError if this is no encrypted weights file."""
     head = f.read(len(MAGIC) + _LEN.size)
@@ -86,6 +90,9 @@ def read_header(f: IO[bytes]) -> tuple[dict[str, Any], bytes]:
         header: dict[str, Any] = json.loads(raw)
     except ValueError:
         raise e.WeightsTamperedError("weights header damaged") from None
+    missing = [k for k in HEADER_FIELDS if k not in header] if isinstance(header, dict) else list(HEADER_FIELDS)
+    if missing:
+        raise e.WeightsTamperedError(f"weights header damaged: no {', '.join(missing)}")
     return header, hashlib.sha256(raw).digest()
 
 

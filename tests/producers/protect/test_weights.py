@@ -134,6 +134,17 @@ def test_changed_header_is_refused(vendor: Vendor, model: tuple[Path, dict[str, 
         _load(vendor, path, vendor.export())
 
 
+@pytest.mark.parametrize("header", [b'[1, 2]', b'{"model": "llama"}'])
+def test_a_header_that_is_json_but_not_a_weights_header_is_a_clear_error(tmp_path: Path, header: bytes) -> None:
+    """Valid JSON of the wrong shape is refused as damaged, not with a KeyError or TypeError."""
+    from meterstream.producers.protect.weights import _LEN, read_header
+
+    path = tmp_path / "odd.msw"
+    path.write_bytes(MAGIC + _LEN.pack(len(header)) + header)
+    with open(path, "rb") as f, pytest.raises(e.WeightsTamperedError, match="header damaged"):
+        read_header(f)
+
+
 def test_decrypt_throughput(vendor: Vendor, tmp_path: Path) -> None:
     """MB/s of decrypting a 16 MiB file in 4 MiB chunks (the default), reported (make bench: 256 MiB)."""
     src, dst = tmp_path / "big.bin", tmp_path / "big.msw"
