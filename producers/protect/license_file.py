@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meterstream.clock import now_us as _now_us
 
 from . import errors as e
 from .fingerprint import machine_hash
