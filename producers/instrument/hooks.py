@@ -72,6 +72,16 @@ class CallRecorder:
             self.failures += 1
             log.exception("could not record the usage of a %s call", self.provider)
 
+    def usage_of(self, read: Callable[[Any, str], CallUsage], response: Any, model: str) -> CallUsage:
+        """The usage ``read`` finds in ``response``; a response of a shape it cannot read still counts
+        as one inference of ``model`` (logged), so neither the call nor its metering is lost."""
+        try:
+            return read(response, model)
+        except Exception:  # noqa: BLE001 - any SDK shape change must not break the caller's call
+            self.failures += 1
+            log.exception("could not read the usage of a %s response; counted as one inference", self.provider)
+            return CallUsage(model=model)
+
 
 class MeteredStream:
     """A client's stream, passed through item by item; records the usage once, when it ends or closes."""
@@ -81,11 +91,29 @@ class MeteredStream:
         self._inner, self._collector, self._done, self._model = inner, collector, done, model
         self._it: Any = None
         self._finished = False
+        self._unreadable = False
 
     def _finish(self, ok: bool) -> None:
         if not self._finished:
             self._finished = True
-            self._done(self._collector.usage(self._model), ok)
+            usage = CallUsage(model=self._model)
+            if not self._unreadable:
+                try:
+                    usage = self._collector.usage(self._model)
+                except Exception:  # noqa: BLE001 - see _observe
+                    log.exception("could not read the usage of a stream; counted as one inference")
+            self._done(usage, ok)
+
+    def _observe(self, item: Any) -> None:
+        """Feed ``item`` to the collector; an item it cannot read stops collecting (the stream still
+        flows, and the call counts as one inference) instead of raising into the caller's loop."""
+        if self._unreadable:
+            return
+        try:
+            self._collector.observe(item)
+        except Exception:  # noqa: BLE001 - an SDK shape change must not break the caller's stream
+            self._unreadable = True
+            log.exception("could not read the usage in a stream item; the call counts as one inference")
 
     def __iter__(self) -> "MeteredStream":
         return self
@@ -101,7 +129,7 @@ class MeteredStream:
         except BaseException:
             self._finish(False)
             raise
-        self._collector.observe(item)
+        self._observe(item)
         return item
 
     def close(self) -> None:
@@ -136,7 +164,7 @@ class AsyncMeteredStream(MeteredStream):
         except BaseException:
             self._finish(False)
             raise
-        self._collector.observe(item)
+        self._observe(item)
         return item
 
     async def aclose(self) -> None:
@@ -191,7 +219,7 @@ def _sync_wrapper(original: Callable[..., Any], op: Operation, recorder: CallRec
             assert op.stream is not None
             return MeteredStream(result, op.stream(), lambda u, ok: recorder.record(u, op.operation, started, ok),
                                  model)
-        recorder.record(op.usage(result, model), op.operation, started)
+        recorder.record(recorder.usage_of(op.usage, result, model), op.operation, started)
         return result
     return call
 
@@ -209,6 +237,6 @@ def _async_wrapper(original: Callable[..., Any], op: Operation, recorder: CallRe
             assert op.stream is not None
             return AsyncMeteredStream(result, op.stream(),
                                       lambda u, ok: recorder.record(u, op.operation, started, ok), model)
-        recorder.record(op.usage(result, model), op.operation, started)
+        recorder.record(recorder.usage_of(op.usage, result, model), op.operation, started)
         return result
     return call
