@@ -55,8 +55,13 @@ class Filters:
 
 
 def parse_day(value: str) -> date:
+    """An ISO date, or the date of an ISO date-time; anything else (trailing text included) is refused."""
     try:
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).date()
     except ValueError:
         raise SinkError(f"not a date: {value!r} (e.g. 2026-11-01)") from None
 
@@ -65,7 +70,9 @@ def period(month: str | None = None, start: str | None = None, end: str | None =
     """``month`` (YYYY-MM, the whole month), or ``start``/``end`` (dates, end exclusive), else this month to date."""
     if month:
         try:
-            first = date.fromisoformat(f"{month[:7]}-01")
+            if len(month) != 7:
+                raise ValueError(month)
+            first = date.fromisoformat(f"{month}-01")
         except ValueError:
             raise SinkError(f"not a month: {month!r} (e.g. 2026-11)") from None
         return Filters(first, next_month(first), **scope)

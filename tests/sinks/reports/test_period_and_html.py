@@ -24,6 +24,17 @@ def test_bad_periods_are_refused_with_the_value() -> None:
         period("2024-13")
     with pytest.raises(SinkError, match="end after"):
         Filters(date(2024, 2, 2), date(2024, 2, 1))
+    for bad_month in ("2024-02x", "2024-2", "2024-02-15"):
+        with pytest.raises(SinkError, match="not a month"):
+            period(bad_month)
+    for bad_day in ("2024-02-01junk", "2024-02-0", "tomorrow"):
+        with pytest.raises(SinkError, match="not a date"):
+            period(None, bad_day)
+
+
+def test_days_may_be_given_as_dates_or_date_times() -> None:
+    f = period(None, "2024-02-01T10:00:00", "2024-03-01")
+    assert (f.start, f.end) == (date(2024, 2, 1), date(2024, 3, 1))
 
 
 def test_numbers_read_rounded_and_keep_their_exact_value() -> None:
