@@ -11,14 +11,14 @@ Errors come back as ClickHouse's do: ``Code: N. DB::Exception: ...`` with the
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import json
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+
+from meterstream.http_auth import matches, presented
 
 from .engine import TRANSPORT, Answer, QueryFailed, ReadOnlyEngine
 
@@ -32,19 +32,12 @@ _CONTENT_TYPE = {"TabSeparated": "text/tab-separated-values; charset=UTF-8", "TS
 
 
 def authorized(request: web.Request, token: str | None) -> bool:
-    """The token as Bearer, X-ClickHouse-Key, Basic password or ``password`` parameter, compared in constant time."""
+    """The token as Bearer, Basic password, X-ClickHouse-Key or ``password`` parameter (clickhouse-connect
+    sends one of those), compared in constant time."""
     if token is None:
         return True
-    given = request.headers.get("X-ClickHouse-Key") or request.query.get("password") or ""
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        given = auth[7:]
-    elif auth.startswith("Basic "):
-        try:
-            given = base64.b64decode(auth[6:]).decode().partition(":")[2]
-        except (ValueError, UnicodeDecodeError):
-            given = ""
-    return hmac.compare_digest(given.encode(), token.encode())
+    given = presented(request.headers) or request.headers.get("X-ClickHouse-Key") or request.query.get("password") or ""
+    return matches(given, token)
 
 
 def _error(code: int, message: str) -> web.Response:

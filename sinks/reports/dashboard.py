@@ -9,8 +9,6 @@ the browser. Off loopback it asks for ``dashboard_token`` (HTTP Basic password).
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import html as html_lib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -18,6 +16,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from meterstream.http_auth import matches, presented
 from meterstream.sinks.errors import SinkError
 
 from . import answers, html, pages
@@ -87,7 +86,7 @@ def build_app(settings: ReportSettings) -> web.Application:
         return 200, html.document(built, f, source, datetime.now(timezone.utc), form)
 
     async def index(request: web.Request) -> web.Response:
-        if token is not None and not _authorized(request, token):
+        if token is not None and not matches(presented(request.headers), token):
             return web.Response(status=401, text="token required",
                                 headers={"WWW-Authenticate": 'Basic realm="meterstream dashboard"'})
         status, body = await asyncio.get_running_loop().run_in_executor(pool, render, dict(request.query))
@@ -100,19 +99,6 @@ def build_app(settings: ReportSettings) -> web.Application:
     app.router.add_get("/", index)
     app.on_cleanup.append(close)
     return app
-
-
-def _authorized(request: web.Request, token: str) -> bool:
-    auth = request.headers.get("Authorization", "")
-    given = ""
-    if auth.startswith("Basic "):
-        try:
-            given = base64.b64decode(auth[6:]).decode().partition(":")[2]
-        except (ValueError, UnicodeDecodeError):
-            given = ""
-    elif auth.startswith("Bearer "):
-        given = auth[7:]
-    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def serve(settings: ReportSettings) -> None:
