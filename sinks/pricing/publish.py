@@ -21,7 +21,7 @@ CATALOG_KEY = b"catalog"
 
 def publish_catalog(kafka: KafkaSettings, topics: Topics, version: int, rows: list[dict[str, Any]]) -> None:
     """Publish catalog ``version`` (rows as ``parse_catalog`` returns them; higher tiers left out)."""
-    prices = [{"model": r["model"], "version_pattern": r["version_pattern"], "metric": r["metric"],
+    prices = [{"provider": r["provider"], "model": r["model"], "version_pattern": r["version_pattern"], "metric": r["metric"],
                "unit_price": r["unit_price"], "currency": r["currency"], "effective_from": micros(r["effective_from"]),
                "effective_to": micros(r["effective_to"])} for r in rows if not r["tier_from"]]
     value = RecordCodec("price_catalog").encode({"catalog_version": version, "prices": prices, "loaded_at": now_us()})

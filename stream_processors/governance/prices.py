@@ -4,8 +4,11 @@
 prices every event exactly from it) and publishes the same first-tier prices
 to the compacted ``prices`` topic as one ``PriceCatalog`` record (key
 ``catalog``); every worker reads it to its end at start and follows it. The
-lookup is the sink's: exact ``model_version``, then ``<major>.*``, then ``*``,
-within ``[effective_from, effective_to)``.
+lookup is the sink's (``sinks/pricing/lookup.py``): rows of the event's own
+provider first, then rows for any provider (``''``); within each, exact
+``model_version``, then ``<major>.*``, then ``*``, within
+``[effective_from, effective_to)``. A v1 catalog (before providers) reads as
+prices for any provider.
 
 Prices are unscaled integers (unit price x 10^12) so that quantity (x 10^6)
 times price is the cost x 10^18, exact, as in ClickHouse's Decimal(38, 18).
@@ -32,35 +35,37 @@ class Price:
 
 
 class PriceBook:
-    """Prices by (model, version pattern, metric), each a list of effective windows."""
+    """Prices by (provider, model, version pattern, metric), each a list of effective windows."""
 
     def __init__(self, version: int, rows: list[Mapping[str, Any]]) -> None:
         self.version = version
-        self.prices: dict[tuple[str, str, str], list[Price]] = {}
+        self.prices: dict[tuple[str, str, str, str], list[Price]] = {}
         for r in rows:
             unit = int(Decimal(r["unit_price"]) * PRICE_SCALE)
             p = Price(unit, str(r["currency"]), to_us(r["effective_from"]), to_us(r["effective_to"]))
-            self.prices.setdefault((r["model"], r["version_pattern"], r["metric"]), []).append(p)
-        self._cache: dict[tuple[str, str, str], tuple[list[Price], ...]] = {}
+            key = (str(r.get("provider") or ""), r["model"], r["version_pattern"], r["metric"])
+            self.prices.setdefault(key, []).append(p)
+        self._cache: dict[tuple[str, str, str, str], tuple[list[Price], ...]] = {}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> "PriceBook":
         return cls(int(record["catalog_version"]), list(record["prices"]))
 
-    def candidates(self, model: str, version: str, metric: str) -> tuple[list[Price], ...]:
-        """The windows of the most specific patterns first (cached per model, version and metric)."""
-        key = (model, version, metric)
+    def candidates(self, provider: str, model: str, version: str, metric: str) -> tuple[list[Price], ...]:
+        """The windows of the most specific keys first (cached per provider, model, version and metric)."""
+        key = (provider, model, version, metric)
         hit = self._cache.get(key)
         if hit is None:
             major = version.split(".", 1)[0]
             patterns = [version, f"{major}.*", "*"] if version else ["*"]
-            hit = tuple(self.prices[(model, p, metric)] for p in patterns if (model, p, metric) in self.prices)
+            keys = [(pv, model, p, metric) for pv in ((provider, "") if provider else ("",)) for p in patterns]
+            hit = tuple(self.prices[k] for k in keys if k in self.prices)
             self._cache[key] = hit
         return hit
 
-    def price(self, model: str, version: str, metric: str, t_us: int) -> Price | None:
+    def price(self, provider: str, model: str, version: str, metric: str, t_us: int) -> Price | None:
         """The price in force for one event, or None (unpriced)."""
-        for windows in self.candidates(model, version, metric):
+        for windows in self.candidates(provider, model, version, metric):
             for p in windows:
                 if p.start_us <= t_us < p.end_us:
                     return p

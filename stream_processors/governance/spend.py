@@ -26,7 +26,7 @@ from ..anomaly import spike
 from .prices import PriceBook, format_cost
 
 Columns = dict[str, list[Any]]
-COLUMNS = ("model", "model_version", "metric", "quantity", "event_time", "team", "use_case", "app")
+COLUMNS = ("provider", "model", "model_version", "metric", "quantity", "event_time", "team", "use_case", "app")
 MONEY_SPIKE = "money_spike"
 MONTHS_KEPT = 2
 
@@ -42,10 +42,10 @@ class Priced:
 
 def price_message(c: Columns, book: PriceBook, bucket_us: int) -> Priced:
     """Group the events, price each group once, and spread its cost over its scopes."""
-    groups: dict[tuple[str, str, str, str, str, int], list[int]] = {}
-    for m, v, me, q, t, tm, uc, ap in zip(c["model"], c["model_version"], c["metric"], c["quantity"],
-                                          c["event_time"], c["team"], c["use_case"], c["app"]):
-        k = (m, v, me, tm, uc or ap, t // bucket_us)
+    groups: dict[tuple[str, str, str, str, str, str, int], list[int]] = {}
+    for pv, m, v, me, q, t, tm, uc, ap in zip(c["provider"], c["model"], c["model_version"], c["metric"],
+                                              c["quantity"], c["event_time"], c["team"], c["use_case"], c["app"]):
+        k = (pv, m, v, me, tm, uc or ap, t // bucket_us)
         g = groups.get(k)
         if g is None:
             groups[k] = [q, 1]
@@ -55,8 +55,8 @@ def price_message(c: Columns, book: PriceBook, bucket_us: int) -> Priced:
     by_month: dict[tuple[str, str, str], int] = {}
     by_bucket: dict[tuple[str, str, int], int] = {}
     unpriced = 0
-    for (m, v, me, tm, uc, b), (q, n) in groups.items():
-        p = book.price(m, v, me, b * bucket_us)
+    for (pv, m, v, me, tm, uc, b), (q, n) in groups.items():
+        p = book.price(pv, m, v, me, b * bucket_us)
         if p is None:
             unpriced += n
             continue

@@ -27,6 +27,7 @@ def columns(n: int, *, start_seq: int = 0, t0: int = T0, step_us: int = US, metr
         "team": ["search"] * n,
         "hardware_id": ["gpu-1"] * n,
         "region": ["eu-west-1"] * n,
+        "provider": [""] * n,
     }
     for name, value in overrides.items():
         cols[name] = value if isinstance(value, list) else [value] * n

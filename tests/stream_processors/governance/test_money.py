@@ -39,6 +39,18 @@ def test_a_message_is_priced_per_scope_with_the_most_specific_price() -> None:
     assert set(priced.by_month) == {(s, MONTH, "USD") for s in ("team:support", "use_case:support-bot", "model:gpt-4o")}
 
 
+def test_a_provider_s_own_price_wins_and_other_providers_take_the_any_provider_price() -> None:
+    book = PriceBook(2, [
+        {"provider": "", "model": "gpt-4o", "version_pattern": "*", "metric": "input_tokens",
+         "unit_price": Decimal("0.01"), "currency": "USD", "effective_from": 0, "effective_to": 10**17},
+        {"provider": "azure.ai.openai", "model": "gpt-4o", "version_pattern": "*", "metric": "input_tokens",
+         "unit_price": Decimal("0.03"), "currency": "USD", "effective_from": 0, "effective_to": 10**17}])
+    c = msg(3)
+    c["provider"] = ["azure.ai.openai", "openai", ""]
+    priced = price_message(c, book, 60 * US)
+    assert priced.by_month[("team:support", MONTH, "USD")] == 100 * US * (3 + 1 + 1) * 10**10
+
+
 def test_spend_accumulates_in_state_and_spend_records_go_to_budgeted_scopes() -> None:
     v = GovernanceView()
     v.prices = BOOK
