@@ -40,6 +40,7 @@ from .timing import Timed
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+_time_ns = time.time_ns
 _TEXT_FIELDS = ("feature", "model_version", "team", "app", "environment", "purpose", "hardware_id", "region",
                 "provider", "source", "use_case", "sensitivity")
 
@@ -180,9 +181,9 @@ class Meter(KeyedCalls):
         elif output_hash is not None:
             check_hash("output_hash", output_hash)
         if event_time_us is None:
-            event_time_us = time.time_ns() // 1000
+            event_time = _time_ns()  # the row holds nanoseconds: the division waits for the batch (batch.py)
         else:
-            check_event_time(event_time_us)
+            event_time = check_event_time(event_time_us) * 1000
         if self._closed:
             raise MeterClosedError("meter is closed")
         if (provider is None and source is None and user_id is None and use_case is None
@@ -198,7 +199,7 @@ class Meter(KeyedCalls):
             eid = head + LOW_HEX[n & LOW_MASK] if key == n >> LOW_BITS else self._ids.format(n)
         else:
             eid = check_event_id(event_id)
-        row = (eid, event_time_us, metric, quantity, feature, model, model_version, status, latency_us, team,
+        row = (eid, event_time, metric, quantity, feature, model, model_version, status, latency_us, team,
                app, environment, purpose, hardware_id, region, input_hash, output_hash, extra)
         if self._flusher.spool_full or self._strict:
             self._append_slow(q, row)
