@@ -12,7 +12,9 @@ Roles:
 * ``consumer``: a member of a consumer group that commits offsets itself,
   only after its work is durable (``enable.auto.commit=false``), starting at
   the earliest offset of a new group. It speaks the KIP-848 group protocol
-  (``group.protocol=consumer``, ``kafka_group_protocol``): with the classic
+  (``group.protocol=consumer``, ``kafka_group_protocol``) unless the caller
+  asks for ``classic`` (the webhook intake: its failover needs a client-side
+  ``session.timeout.ms``, which the new protocol refuses): with the classic
   one, a broker down longer than the session timeout left the group waiting
   ~45 s for the member's forgotten incarnation before the sink consumed again
   (tests/sinks/test_broker_restart.py).

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
 
 from meterstream.process import spawn, terminate
 from tests.helpers import wait_for
@@ -65,7 +65,12 @@ def test_sink_resumes_after_a_broker_restart(local_broker, kafka_env, topics,  #
     url = f"chdb://{tmp_path / 'sink-ch'}"
     env = {**kafka_env, "METERSTREAM_CLICKHOUSE_URL": url, "METERSTREAM_SINK_CONSUMERS": "usage",
            "METERSTREAM_SINK_FLUSH_ROWS": "3000", "METERSTREAM_SINK_FLUSH_MS": "200"}
-    committed = lambda: _all_committed(bootstrap, group, topics.usage, topics.partitions)  # noqa: E731
+
+    def committed() -> bool:
+        try:
+            return _all_committed(bootstrap, group, topics.usage, topics.partitions)
+        except KafkaException:  # the restarted coordinator still loading: ask again
+            return False
     before = _messages(0)
     _produce(bootstrap, topics.usage, before)
     sink = spawn(["sink"], tmp_path / "sink.log", env)
