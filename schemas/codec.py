@@ -219,8 +219,13 @@ def _encode_items(kind: str, vals: Sequence[Any]) -> bytes:
         return _encode_string_arrays(vals)
     else:
         return b"".join([_encode_one(kind, v) for v in vals])
-    get = cache.get
-    return b"".join([get(v) or _remember(cache, kind, v) for v in vals])  # an item is never empty
+    lookup = cache.__getitem__
+    try:
+        return b"".join(map(lookup, vals))  # no Python step per value (the usual case: all cached)
+    except KeyError:
+        for v in set(vals).difference(cache):
+            cache[v] = _encode_one(kind, v)
+        return b"".join(map(lookup, vals))
 
 
 def _encode_string_arrays(vals: Sequence[Sequence[str]]) -> bytes:
@@ -235,11 +240,6 @@ def _encode_string_arrays(vals: Sequence[Sequence[str]]) -> bytes:
             item = cache[key] = _encode_one(ARR_STR, key)
         out.append(item)
     return b"".join(out)
-
-
-def _remember(cache: dict[Any, bytes], kind: str, v: Any) -> bytes:
-    item = cache[v] = _encode_one(kind, v)
-    return item
 
 
 def _encode_one(kind: str, v: Any) -> bytes:
