@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -141,6 +142,10 @@ class KafkaSettings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_group_protocol: Literal["consumer", "classic"] = Field(
+        "consumer", description="Consumer-group protocol of the sinks' consumers: 'consumer' (KIP-848, Kafka "
+                                ">= 4.0) rejoins at once after a broker restart; 'classic' for older brokers "
+                                "(a rejoin can wait out the 45 s session).")
 
     def client_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka settings common to producers, consumers and admin clients."""

@@ -93,6 +93,9 @@ class Flusher:
             due = self._take_due(now, force)
         step = self.settings.batch_max_events * ROW_WIDTH
         for lic, flat in due:
+            if len(flat) <= step:
+                self._hold(lic, flat)  # the usual case: one batch, no second copy of the rows
+                continue
             for start in range(0, len(flat), step):
                 self._hold(lic, flat[start:start + step])
         self._write_held()

@@ -4,7 +4,9 @@
 each Meter draws 74 random bits once (the first 20 hex digits, with the
 version and variant nibbles set) and appends a 48-bit counter. Two meters share
 a prefix with probability ~2^-74; one meter would need 2^48 events to wrap, and
-then draws a new prefix.
+then draws a new prefix. Formatting a 12-digit counter costs ~0.1 µs, so the
+caller's thread joins a cached head (``high``: all but the last three digits,
+which change every 4,096 ids) to a table entry instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import secrets
 import threading
 
 ID_COUNTER_LIMIT = 1 << 48
+LOW_BITS = 12
+LOW_MASK = (1 << LOW_BITS) - 1
+LOW_HEX = tuple(f"{i:03x}" for i in range(1 << LOW_BITS))  # an id's last three hex digits, by value
 
 
 def random_prefix() -> str:
@@ -31,16 +36,27 @@ class EventIds:
         self._lock = threading.Lock()
         self.prefix = random_prefix()
         self.counter = itertools.count()
+        # (n >> LOW_BITS, the id of n without its last three digits): one reference, replaced whole,
+        # so a thread reading it sees a matching pair and checks the key against its own n.
+        self.high = (0, f"{self.prefix}{0:09x}")
 
     def take(self) -> int:
         """A number unique within this meter (atomic under the GIL)."""
         return next(self.counter)
 
     def format(self, n: int) -> str:
-        """The UUID string for number ``n`` taken from :meth:`take`."""
+        """The UUID string for number ``n`` taken from :meth:`take` (refreshes ``high``)."""
         if n < ID_COUNTER_LIMIT:
-            return f"{self.prefix}{n:012x}"
+            key = n >> LOW_BITS
+            head = f"{self.prefix}{key:09x}"
+            self.high = (key, head)
+            return head + LOW_HEX[n & LOW_MASK]
         return self._rollover(n)
+
+    def fast(self, n: int) -> str:
+        """``format(n)``, from the cached head when it matches (what ``Meter.record`` inlines)."""
+        key, head = self.high
+        return head + LOW_HEX[n & LOW_MASK] if key == n >> LOW_BITS else self.format(n)
 
     def _rollover(self, n: int) -> str:
         with self._lock:  # practically unreachable: 2^48 events from one meter

@@ -163,6 +163,7 @@ class Spool:
         self.fsync_enabled = fsync
         self.stats = ScanStats()
         self._segments: dict[int, _Segment] = {}
+        self._bytes = 0  # sum of the segments' sizes, kept as they change (append checks it every record)
         self._fd: int | None = None
         self._lock_fd = self._lock()
         self._recover()
@@ -190,6 +191,7 @@ class Spool:
             seg = _Segment(number, path, path.stat().st_size)
             seg.unacked = {r.pos[1] for r in scan(path.read_bytes(), number, self.stats)}
             self._segments[number] = seg
+            self._bytes += seg.size
             if not seg.unacked:
                 self._delete(seg)
         if self._segments:
@@ -207,7 +209,7 @@ class Spool:
 
     @property
     def total_bytes(self) -> int:
-        return sum(s.size for s in self._segments.values())
+        return self._bytes
 
     def append(self, key: bytes, value: bytes, headers: Headers | None = None) -> Pos:
         """Write one record (not yet fsynced); raise SpoolFullError beyond ``max_bytes``."""
@@ -221,6 +223,7 @@ class Spool:
         os.write(self._fd, data)  # type: ignore[arg-type]
         pos = (seg.number, seg.size)
         seg.size += len(data)
+        self._bytes += len(data)
         seg.unacked.add(pos[1])
         seg.synced = False
         return pos
@@ -296,6 +299,7 @@ class Spool:
         except FileNotFoundError:
             pass
         del self._segments[seg.number]
+        self._bytes -= seg.size
 
     def close(self) -> None:
         """Close the files; delete the active segment if nothing in it awaits Kafka."""

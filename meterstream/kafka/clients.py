@@ -11,7 +11,13 @@ Roles:
   duplicated by a broker failover); callers add tuning such as ``linger.ms``.
 * ``consumer``: a member of a consumer group that commits offsets itself,
   only after its work is durable (``enable.auto.commit=false``), starting at
-  the earliest offset of a new group.
+  the earliest offset of a new group. It speaks the KIP-848 group protocol
+  (``group.protocol=consumer``, ``kafka_group_protocol``) unless the caller
+  asks for ``classic`` (the webhook intake: its failover needs a client-side
+  ``session.timeout.ms``, which the new protocol refuses): with the classic
+  one, a broker down longer than the session timeout left the group waiting
+  ~45 s for the member's forgotten incarnation before the sink consumed again
+  (tests/sinks/test_broker_restart.py).
 * ``reader``: an assign-only consumer that reads topics without a group
   (compacted topics read to their end); it never commits.
 * ``admin``: topic creation and metadata.
@@ -54,7 +60,8 @@ def producer_config(kafka: KafkaSettings, extra: Config | None = None) -> Config
 
 def consumer_config(kafka: KafkaSettings, group: str, extra: Config | None = None) -> Config:
     """A group member that commits its offsets itself, after the work is durable."""
-    return {**base_config(kafka), "group.id": group, "enable.auto.commit": False,
+    return {**base_config(kafka), "group.id": group, "group.protocol": kafka.kafka_group_protocol,
+            "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "enable.partition.eof": False, **(extra or {})}
 
 

@@ -46,8 +46,11 @@ class AlertIntake:
         self.producer = producer
         self.codec = RecordCodec("alert")
         self.assignment = Assignment()
+        # Classic protocol: a killed dispatcher's partitions move after webhook_session_timeout_ms (the
+        # KIP-848 protocol takes the session timeout from the broker, 45 s by default).
         self.consumer = clients.consumer(settings, settings.webhook_group,
-                                         {"session.timeout.ms": settings.webhook_session_timeout_ms})
+                                         {"group.protocol": "classic",
+                                          "session.timeout.ms": settings.webhook_session_timeout_ms})
         self.consumer.subscribe([settings.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
         self.dead_letters = 0

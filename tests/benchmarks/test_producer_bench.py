@@ -75,7 +75,7 @@ def caller_cost(bootstrap: str, prefix: str, spool: Path) -> dict[str, tuple[flo
             lambda i: meter.record(LICENSES[i % 100], "output_tokens", 7, **FIELDS), 2000))
     settings = ProducerSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix, model="llama-3")
     builder = BatchBuilder(settings, "bench")
-    one = builder.build("lic-000", ["00000000-0000-8000-8000-000000000000", time.time_ns() // 1000,
+    one = builder.build("lic-000", ["00000000-0000-8000-8000-000000000000", time.time_ns(),
                                     "output_tokens", 7 * 10**6, "chat", None, "3.1", "ok", 12345, None,
                                     None, None, None, None, None, None, None, None])  # one row, flat
     raw = Producer(producer_config(settings))

@@ -46,7 +46,7 @@ def _flusher(tmp_path: Path) -> tuple[Flusher, FakeDelivery, dict[str, list[Any]
 
 
 def _row(i: int) -> tuple[Any, ...]:
-    return (f"00000000-0000-8000-8000-{i:012x}", 1_767_225_600_000_000 + i, "inferences", 10**6, None, None,
+    return (f"00000000-0000-8000-8000-{i:012x}", 1_767_225_600_000_000_000 + i, "inferences", 10**6, None, None,
             None, "ok", None, None, None, None, None, None, None, None, None, None)
 
 

@@ -51,6 +51,20 @@ def test_full_spool_raises_a_clear_error(tmp_path: Path) -> None:
     assert sp.pending() > 50  # what was accepted is still there
 
 
+def test_total_bytes_follows_appends_deletes_and_recovery(tmp_path: Path) -> None:
+    """The running total append checks equals the segments' sizes on disk, through rolls, acks and a reopen."""
+    sp = _spool(tmp_path, segment_bytes=256)
+    positions = [sp.append(b"k", b"z" * 90) for _ in range(30)]
+    on_disk = lambda: sum(p.stat().st_size for p in tmp_path.glob("*.seg"))  # noqa: E731
+    assert sp.total_bytes == on_disk() > 0
+    for pos in positions[:20]:
+        sp.ack(pos)
+    assert sp.total_bytes == on_disk() < 30 * 90
+    sp.close()
+    again = _spool(tmp_path, segment_bytes=256)
+    assert again.total_bytes == on_disk() and again.pending() == 10
+
+
 def test_a_second_process_cannot_open_the_same_directory(tmp_path: Path) -> None:
     _spool(tmp_path)
     with pytest.raises(SpoolError, match="in use"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
+import threading
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -177,6 +179,37 @@ def test_ids_are_unique_rfc4122_uuids() -> None:
     for s in list(seen)[:100]:
         u = uuid.UUID(s)
         assert str(u) == s and u.version == 8 and u.variant == uuid.RFC_4122
+
+
+def test_ids_from_the_cached_head_equal_the_plain_format() -> None:
+    """record() joins a cached head to a table entry; across head changes, and with threads racing on the
+    head, every id is still the prefix and the 12-digit counter, and none repeats."""
+    ids = EventIds()
+    start = (1 << 12) - 5
+    ids.counter = iter(range(start, start + 3 * 4096 + 10))  # type: ignore[assignment]
+    got: list[list[str]] = [[] for _ in range(4)]
+
+    def take(out: list[str]) -> None:
+        for n in ids.counter:
+            out.append(ids.fast(n))
+    threads = [threading.Thread(target=take, args=(out,)) for out in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for out in got for i in out]
+    assert sorted(every) == [f"{ids.prefix}{n:012x}" for n in range(start, start + 3 * 4096 + 10)]
+    assert ids.format((1 << 48) + 3) != ids.format(3) and ids.format((1 << 48) + 3).endswith("000000000003")
+
+
+def test_record_takes_at_most_three_positional_arguments(offline_meter) -> None:
+    meter = offline_meter(model="m")
+    with pytest.raises(TypeError, match="3 positional"):
+        meter.record("lic-1", "inferences", 1, "chat")
+    assert meter.buffered() == 0
+    params = inspect.signature(meter.record).parameters
+    assert list(params)[:3] == ["license_id", "metric", "quantity"] and "_keywords_only" not in params
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[3:])
 
 
 def test_record_after_close_is_refused(offline_meter) -> None:
