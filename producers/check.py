@@ -91,15 +91,18 @@ class QuotaClient:
         self._lock = threading.Lock()
 
     def check(self, license_id: str, feature: str, quantity: Decimal, metric: str = "inferences",
-              model: str | None = None, model_version: str | None = None) -> CheckResult:
-        key = (license_id, feature, metric, model, model_version)
+              model: str | None = None, model_version: str | None = None,
+              context: dict[str, Any] | None = None) -> CheckResult:
+        """The decision for this use; ``context`` (checked governance fields) goes with the question."""
+        params = _params(feature, quantity, metric, model, model_version, context)
+        key = (license_id, *sorted((k, v) for k, v in params.items() if k != "quantity"))
         cached = self._cached(key, quantity)
         if cached is not None:
             return cached
         if self.url is None:
             return self._unavailable("no quota service configured (quota_url)")
         try:
-            result = self._ask(license_id, feature, quantity, metric, model, model_version)
+            result = self._ask(license_id, params)
         except QuotaUnavailable as exc:
             return self._unavailable(str(exc))
         if self.ttl > 0:
@@ -108,12 +111,15 @@ class QuotaClient:
         return result
 
     async def acheck(self, license_id: str, feature: str, quantity: Decimal, metric: str = "inferences",
-                     model: str | None = None, model_version: str | None = None) -> CheckResult:
+                     model: str | None = None, model_version: str | None = None,
+                     context: dict[str, Any] | None = None) -> CheckResult:
         """check() off the event loop (the cache hit path does not leave the loop)."""
-        cached = self._cached((license_id, feature, metric, model, model_version), quantity)
+        params = _params(feature, quantity, metric, model, model_version, context)
+        cached = self._cached((license_id, *sorted((k, v) for k, v in params.items() if k != "quantity")), quantity)
         if cached is not None:
             return cached
-        return await asyncio.to_thread(self.check, license_id, feature, quantity, metric, model, model_version)
+        return await asyncio.to_thread(self.check, license_id, feature, quantity, metric, model, model_version,
+                                       context)
 
     def _cached(self, key: tuple[Any, ...], quantity: Decimal) -> CheckResult | None:
         with self._lock:
@@ -125,13 +131,7 @@ class QuotaClient:
             return None  # the cached allowance may not cover this quantity: ask again
         return replace(result, source="cache")
 
-    def _ask(self, license_id: str, feature: str, quantity: Decimal, metric: str, model: str | None,
-             model_version: str | None) -> CheckResult:
-        params = {"metric": metric, "quantity": f"{quantity:f}", "feature": feature}
-        if model is not None:
-            params["model"] = model
-        if model_version is not None:
-            params["model_version"] = model_version
+    def _ask(self, license_id: str, params: dict[str, str]) -> CheckResult:
         url = (f"{self.url}/v1/licenses/{urllib.parse.quote(license_id, safe='')}/check?"
                f"{urllib.parse.urlencode(params)}")
         try:
@@ -145,3 +145,16 @@ class QuotaClient:
     def _unavailable(self, reason: str) -> CheckResult:
         log.debug("quota check unavailable: %s", reason)
         return CheckResult("unavailable", self.fail_open, reason, None, "unavailable")
+
+
+def _params(feature: str, quantity: Decimal, metric: str, model: str | None, model_version: str | None,
+            context: dict[str, Any] | None) -> dict[str, str]:
+    """The check's query parameters (data categories comma-separated, as the check view reads them)."""
+    params = {"metric": metric, "quantity": f"{quantity:f}", "feature": feature}
+    if model is not None:
+        params["model"] = model
+    if model_version is not None:
+        params["model_version"] = model_version
+    for name, value in (context or {}).items():
+        params[name] = ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+    return params

@@ -25,7 +25,7 @@ from meterstream.errors import ConfigError
 
 from .batch import ROW_WIDTH, BatchBuilder
 from .check import CheckResult, QuotaClient
-from .validate import KeyedCalls, LicenseClient
+from .validate import KeyedCalls, LicenseClient, _context
 from .delivery import Delivery
 from .errors import DurabilityTimeoutError, InvalidEventError, MeterClosedError, ProducerError, SpoolFullError
 from .event import (MAX_WHOLE, METRICS, SCALE, SCALE_DIGITS, check_categories, check_event_id, check_event_time,
@@ -280,20 +280,23 @@ class Meter(KeyedCalls):
         return instrument(self, client, license_id, **fields)
 
     def check(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
-              model: str | None = None, model_version: str | None = None) -> CheckResult:
-        """Ask the quota service whether this use is allowed (cached; short timeout). Model and version
-        default from the Meter; a bad argument raises InvalidEventError naming it."""
+              model: str | None = None, model_version: str | None = None, **context: Any) -> CheckResult:
+        """Ask the quota service whether this use is allowed (cached; short timeout), the policy's blocking
+        rules judged on the governance ``context`` as in validate(). Model, version and context default
+        from the Meter; a bad argument raises InvalidEventError naming it."""
         check_metric(metric)
         return self._quota.check(license_id, feature, _check_quantity(quantity), metric,
-                                 model or self.settings.model or None, model_version or self.settings.model_version or None)
+                                 model or self.settings.model or None, model_version or self.settings.model_version or None,
+                                 self._governance(_context(context)))
 
     async def acheck(self, license_id: str, feature: str, quantity: Any = 1, *, metric: str = "inferences",
-                     model: str | None = None, model_version: str | None = None) -> CheckResult:
+                     model: str | None = None, model_version: str | None = None, **context: Any) -> CheckResult:
         """check() for asyncio: the HTTP request runs in a worker thread, never on the loop."""
         check_metric(metric)
         return await self._quota.acheck(license_id, feature, _check_quantity(quantity), metric,
                                         model or self.settings.model or None,
-                                        model_version or self.settings.model_version or None)
+                                        model_version or self.settings.model_version or None,
+                                        self._governance(_context(context)))
 
     async def arecord(self, license_id: str, metric: str, quantity: Any = 1, **fields: Any) -> str:
         """record() for asyncio; in strict mode the wait for durability runs off the event loop."""

@@ -73,14 +73,17 @@ def request_body(metric: str | None, quantity: Any, fields: dict[str, str | None
     body: dict[str, Any] = {"quantity": format_decimal(unscaled_quantity(quantity))}
     if metric is not None:
         body["metric"] = check_metric(metric)
-    for name, value in fields.items():
-        if value:
-            body[name] = check_text(name, value)
+    body.update(checked_texts(fields))
     if ttl_s is not None:
         if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not 1 <= ttl_s <= 86_400:
             raise InvalidEventError("ttl_s", f"must be a number of seconds from 1 to 86400, got {ttl_s!r}")
         body["ttl_s"] = ttl_s
     return body
+
+
+def checked_texts(fields: dict[str, str | None]) -> dict[str, str]:
+    """The given (non-empty) text fields, each checked by record()'s rules (InvalidEventError naming it)."""
+    return {name: check_text(name, value) for name, value in fields.items() if value}
 
 
 def parse_result(status: int, raw: bytes) -> ValidationResult:
@@ -171,21 +174,25 @@ class KeyedCalls:
     def _body(self, metric: str | None, quantity: Any, feature: str | None, model: str | None,
               model_version: str | None, hardware_id: str | None, region: str | None,
               ttl_s: float | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The request body: the call's terms, and the governance context (use case, user, sensitivity,
-        data categories, team, app...) that policy rules judge at validate/reserve, defaulted from the
-        Meter like the events it records."""
-        s, ctx = self.settings, context or {}
-        body = request_body(metric, quantity, {
+        """The request body: the call's terms, and the governance context that policy rules judge."""
+        s = self.settings
+        return {**request_body(metric, quantity, {
             "feature": feature or s.feature, "model": model or s.model,
             "model_version": model_version or s.model_version, "hardware_id": hardware_id or s.hardware_id,
-            "region": region or s.region, "user_id": ctx.get("user_id"),
-            **{name: ctx.get(name) or getattr(s, name) for name in CONTEXT_DEFAULTS}}, ttl_s)
-        categories = ctx.get("data_categories")
-        categories = s.data_categories if categories is None else categories
-        categories = check_categories(categories)  # the same rules as record(): a list, <= 32 tags, non-empty
+            "region": region or s.region}, ttl_s), **self._governance(context or {})}
+
+    def _governance(self, context: dict[str, Any]) -> dict[str, Any]:
+        """The governance context (use case, user, sensitivity, data categories, team, app...) of a
+        validate, reserve or check, defaulted from the Meter like the events it records; each value
+        checked by record()'s rules (InvalidEventError naming the field). Empty values are left out."""
+        s = self.settings
+        fields: dict[str, Any] = checked_texts({"user_id": context.get("user_id"), **{
+            name: context.get(name) or getattr(s, name) for name in CONTEXT_DEFAULTS}})
+        categories = context.get("data_categories")
+        categories = check_categories(s.data_categories if categories is None else categories)
         if categories:
-            body["data_categories"] = sorted(categories)
-        return body
+            fields["data_categories"] = sorted(categories)
+        return fields
 
     def validate(self, license_key: str, *, feature: str | None = None, metric: str | None = "inferences",
                  quantity: Any = 1, model: str | None = None, model_version: str | None = None,

@@ -150,7 +150,8 @@ def test_meter_check_uses_the_settings(offline_meter, stub: QuotaStub) -> None:
     meter = offline_meter(model="m", quota_url=stub.url)
     r = meter.check("lic-9", "chat", 2, metric="images", model="sdxl")
     assert (r.decision, r.allowed, r.remaining) == ("quota_exceeded", False, Decimal(0))
-    assert stub.requests[0][1] == {"metric": "images", "quantity": "2", "feature": "chat", "model": "sdxl"}
+    assert stub.requests[0][1] == {"metric": "images", "quantity": "2", "feature": "chat", "model": "sdxl",
+                                    "source": "library"}
     assert asyncio.run(meter.acheck("lic-9", "chat", 2, metric="images", model="sdxl")).source == "cache"
     from meterstream.producers import InvalidEventError
 
@@ -158,6 +159,27 @@ def test_meter_check_uses_the_settings(offline_meter, stub: QuotaStub) -> None:
         meter.check("lic-9", "chat", "lots")
     meter.check("lic-9", "chat", Decimal("1.5"), metric="gpu_seconds")
     assert stub.requests[-1][1]["quantity"] == "1.5"
+
+
+def test_meter_check_sends_the_governance_context_like_validate(offline_meter, stub: QuotaStub) -> None:
+    """The policy's blocking rules judge a check on the same context as a validate: the call's, else the
+    Meter's defaults; a context that differs is not answered from another context's cached decision."""
+    stub.answers["lic-9"] = {"decision": "allow"}
+    meter = offline_meter(team="search", use_case="uc-support", data_categories=["pii"], quota_url=stub.url)
+    meter.check("lic-9", "chat", user_id="u-1")
+    assert stub.requests[-1][1] == {"metric": "inferences", "quantity": "1", "feature": "chat", "team": "search",
+                                    "use_case": "uc-support", "user_id": "u-1", "data_categories": "pii",
+                                    "source": "library"}
+    meter.check("lic-9", "chat", use_case="uc-legal", data_categories=["pii", "health"])
+    assert len(stub.requests) == 2
+    assert (stub.requests[-1][1]["use_case"], stub.requests[-1][1]["data_categories"]) == ("uc-legal", "health,pii")
+    assert meter.check("lic-9", "chat", user_id="u-1").source == "cache"
+    from meterstream.producers import InvalidEventError
+
+    with pytest.raises(TypeError, match="colour"):
+        meter.check("lic-9", "chat", colour="red")
+    with pytest.raises(InvalidEventError, match="use_case"):
+        meter.check("lic-9", "chat", use_case="x" * 10_000)
 
 
 def test_parse_answer_rejects_garbage() -> None:
