@@ -34,6 +34,11 @@ class Stats:
     last_at: float | None = None
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
 
+    def step_started(self) -> None:
+        """Busy time starts with the first step (its messages are counted when it ends)."""
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+
     def applied(self, events: int, counted: int, times: Sequence[int]) -> None:
         now = time.time()
         mono = time.monotonic()

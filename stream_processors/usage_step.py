@@ -69,6 +69,7 @@ class UsageSteps:
 
     async def run(self, events: Sequence[faust.EventT]) -> None:
         await self.governance.ready()
+        self.stats.step_started()
         ready = [m for m in [await self._prepare(e.message) for e in events] if m is not None]
         for key, alerts, spend in self._apply(ready):
             for alert in alerts:

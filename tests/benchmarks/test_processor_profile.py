@@ -25,10 +25,8 @@ from typing import Any
 
 import pytest
 
-from meterstream.process import get_json
 from meterstream.stream_processors.license.terms import quota
-from tests.benchmarks.test_processor_benchmark import BATCH, cpu_seconds, encoded_batches
-from tests.helpers import wait_for
+from tests.benchmarks.test_processor_benchmark import BATCH, drain, encoded_batches
 from tests.stream_processors.conftest import RawProducer
 from tests.stream_processors.factory import US, terms
 
@@ -82,20 +80,18 @@ def test_worker_profile(start_worker: Any, admin: Any, kafka_bootstrap: str, top
     p.flush()
     total = (MESSAGES // LICENSES) * LICENSES * SIZE
     worker = start_worker("prof")
-    cpu0 = cpu_seconds(worker.proc.pid)
     out = tmp_path / "worker.raw"
     spy = subprocess.Popen([PY_SPY, "record", "-p", str(worker.proc.pid), "-f", "raw", "-o", str(out), "-r", "250",
                             "--nonblocking", *(["--gil"] if GIL_ONLY else [])],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stats = wait_for(lambda: (s := get_json(f"{worker.url}/v1/stats"))["events"] >= total and s, 600, interval=0.5,
-                     what="backlog drained")
-    cpu = cpu_seconds(worker.proc.pid) - cpu0
+    stats, cpu_us = drain(worker, total)
     spy.send_signal(signal.SIGINT)
     _, err = spy.communicate(timeout=60)
     assert out.exists(), err.decode()[-2000:]
     rate = stats["events"] / max(stats["busy_seconds"], 1e-9)
     print(f"\nworker drained {stats['events']:,} events ({stats['messages']} messages) at {rate:,.0f} events/s "
           f"busy, under py-spy at 250 Hz, {'the thread holding the GIL' if GIL_ONLY else 'all threads'} "
-          f"(load average {os.getloadavg()[0]:.1f})\nworker process CPU {cpu / stats['events'] * 1e6:.2f} µs per event "
-          f"(= {stats['events'] / max(cpu, 1e-9):,.0f} events per CPU-second; all its threads, py-spy excluded)\n"
+          f"(load average {os.getloadavg()[0]:.1f})\nworker process CPU {cpu_us:.2f} µs per event "
+          f"(= {1e6 / cpu_us:,.0f} events per CPU-second; all its threads from the first applied message, "
+          f"py-spy excluded)\n"
           + summary(collapsed(out)))
