@@ -286,6 +286,10 @@ def _decode_items(kind: str, buf: bytes, pos: int, n: int, out: list[Any]) -> in
             if b < 0x80:
                 append((b >> 1) ^ -(b & 1))
                 pos += 1
+            elif buf[pos + 1] < 0x80:  # two bytes (values under 8192: sequences, counts)
+                z = (b & 0x7F) | (buf[pos + 1] << 7)
+                append((z >> 1) ^ -(z & 1))
+                pos += 2
             else:
                 v, pos = read_long(buf, pos)
                 append(v)
@@ -344,12 +348,20 @@ def decode_column(kind: str, buf: bytes, pos: int, keep: bool) -> tuple[list[Any
     out: list[Any] | None = [] if keep else None
     scratch: list[Any] = []
     while True:
-        count, pos = read_long(buf, pos)
+        b = buf[pos]
+        if b < 0x80:  # a one-byte count (blocks under 64 items, the end marker): read inline
+            count, pos = (b >> 1) ^ -(b & 1), pos + 1
+        else:
+            count, pos = read_long(buf, pos)
         if count == 0:
             return out, pos
         if count < 0:
             count = -count
-            size, pos = read_long(buf, pos)
+            b = buf[pos]
+            if b < 0x80:
+                size, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                size, pos = read_long(buf, pos)
             if out is None:
                 pos += size
                 continue
