@@ -30,6 +30,11 @@ def _numpy() -> ModuleType | None:
     return _np[0]
 
 
+def preload() -> bool:
+    """Import numpy now (a consumer's start) rather than inside its first message; True if present."""
+    return _numpy() is not None
+
+
 def longs(buf: bytes, pos: int, count: int, size: int) -> list[int] | None:
     """The ``count`` zig-zag varints in ``buf[pos:pos + size]``, or None when numpy is missing."""
     np = _numpy()
