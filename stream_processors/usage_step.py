@@ -9,7 +9,8 @@ one wait for governance, one state load and one state write (one changelog recor
 A step has three phases:
 
 1. per message, awaiting where needed: decode (or dead-letter), wait for the license's terms,
-   check offline chains (their alerts are sent before their state is saved, as before);
+   check offline chains (their alerts are sent before their state is saved, as before); a
+   message decoded before governance loaded rules needing more columns is decoded again;
 2. no await at all: each license's state is loaded once, its messages applied in offset order,
    and the state written once. Nothing else (an HTTP reservation) runs in between;
 3. the alerts and spend records of the messages, in message order.
@@ -71,20 +72,37 @@ class UsageSteps:
         await self.governance.ready()
         self.stats.step_started()
         ready = [m for m in [await self._prepare(e.message) for e in events] if m is not None]
+        while stale := [m for m in ready if not self._has_columns(m)]:
+            for m in stale:  # governance loaded rules needing more columns while phase 1 awaited
+                batch = await self._decode(m.msg)
+                if batch is None:
+                    ready.remove(m)
+                else:
+                    m.batch = batch
         for key, alerts, spend in self._apply(ready):
             for alert in alerts:
                 await self.alerts_out.send(key=key, value=self.alert_codec.encode(alert))
                 self.stats.alerts += 1
             await self.governance.send_spend(spend)
 
-    async def _prepare(self, msg: Any) -> _Message | None:
-        """Phase 1: decode, terms, offline chain; None when the message was dead-lettered."""
+    def _has_columns(self, m: _Message) -> bool:
+        columns = m.batch.columns
+        return all(name in columns for name in self.governance.fields(FIELDS))
+
+    async def _decode(self, msg: Any) -> Batch | None:
+        """The columns metering and governance need now, or None when the message was dead-lettered."""
         try:
             if not msg.key:
                 raise MeterstreamError("usage message without a license id key")
-            batch = self.codec.decode(msg.value or b"", fields=self.governance.fields(FIELDS))
+            return self.codec.decode(msg.value or b"", fields=self.governance.fields(FIELDS))
         except MeterstreamError as exc:
             await self.dead_letter(msg, exc)
+            return None
+
+    async def _prepare(self, msg: Any) -> _Message | None:
+        """Phase 1: decode, terms, offline chain; None when the message was dead-lettered."""
+        batch = await self._decode(msg)
+        if batch is None:
             return None
         key = msg.key
         license_id = key.decode()
