@@ -22,6 +22,7 @@ from . import alerts as k
 from . import reservations
 from .alerts import MessageAlerts, Outbox, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
+from .bucket_sums import bucket_sums
 from .governance.govern import govern_message, resend_spend
 from .license.releases import ReleaseCatalog
 from .license.terms import LicenseTerms
@@ -118,15 +119,11 @@ def _count(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str
                                                                    dict[tuple[str, str, int], int]]:
     """Add the events to totals and per-day usage; return (metric, day) sums and (team, metric, bucket) sums.
 
-    One dict update per event, into the spike buckets; totals and day sums are added up from the
-    (few) buckets afterwards when a bucket lies within one UTC day (its width divides a day)."""
+    The events are summed into the spike buckets (``bucket_sums``); totals and day sums are added up
+    from the (few) buckets afterwards when a bucket lies within one UTC day (its width divides a day)."""
     if DAY_US % bucket_us:
         return _count_per_event(st, c, bucket_us)
-    spikes: dict[tuple[str, str, int], int] = {}
-    get = spikes.get
-    for m, q, t, team in zip(c["metric"], c["quantity"], c["event_time"], c["team"]):
-        sk = (team, m, t // bucket_us)
-        spikes[sk] = get(sk, 0) + q
+    spikes = bucket_sums(c["metric"], c["quantity"], c["event_time"], c["team"], bucket_us)
     totals, day_cache = st.quantity, PeriodCache(DAY)
     sums: dict[tuple[str, str], int] = {}
     for (_, m, b), q in spikes.items():  # keys in order of their first event, as the per-event loop adds them

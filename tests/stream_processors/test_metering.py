@@ -213,7 +213,7 @@ def test_counting_by_buckets_equals_counting_event_by_event() -> None:
     from meterstream.stream_processors.metering import _count, _count_per_event
 
     rng = random.Random(16)
-    for _ in range(50):
+    for _ in range(200):
         n = rng.randint(1, 300)
         start = T0 - 12 * 3600 * US - rng.randint(0, 3) * DAY - rng.randint(0, 3600) * US  # across a midnight
         times = sorted(start + rng.randint(0, 2 * 3600) * US for _ in range(n))
@@ -221,7 +221,8 @@ def test_counting_by_buckets_equals_counting_event_by_event() -> None:
             rng.shuffle(times)  # late events: a message need not be in time order
         cols = {"event_time": times, "metric": [rng.choice(["input_tokens", "output_tokens"]) for _ in range(n)],
                 "quantity": [rng.randint(1, 5000) * US for _ in range(n)],
-                "team": [rng.choice(["", "search", "ads"]) for _ in range(n)]}
+                "team": [rng.choice(["", "search", "ads"]) for _ in range(n)] if rng.random() < 0.3 else
+                ["search"] * n}  # one team (most services): the bucket slices are summed at C speed
         a, b = LicenseState(), LicenseState()
         got, expected = _count(a, cols, 60 * US), _count_per_event(b, cols, 60 * US)
         assert got == expected and list(got[0]) == list(expected[0]) and list(got[1]) == list(expected[1])
@@ -244,3 +245,28 @@ def test_distinct_hardware_of_a_month_equals_the_per_event_walk() -> None:
         assert _hardware_of_one_month(view, a) == _hardware_per_event(view, b) and a == b
     spanning = BatchView([T0, T0 + 20 * DAY], ["m"] * 2, ["1"] * 2, ["gpu-1"] * 2, [""] * 2, [""] * 2)
     assert _hardware_of_one_month(spanning, {}) is None
+
+
+def test_bucket_slices_sum_what_the_per_event_loop_sums(monkeypatch: Any) -> None:
+    """The slice path (one team, time order, few buckets) is taken and gives the loop's sums and key order."""
+    import random
+
+    from meterstream.stream_processors import bucket_sums as bs
+
+    rng = random.Random(7)
+    cases = []
+    for _ in range(200):
+        n = rng.randint(16, 600)
+        span = rng.choice([1, 59, 600, 3000]) * US
+        times = sorted(T0 - 30 * US + rng.randint(0, span) for _ in range(n))  # some around a bucket edge
+        metrics = [rng.choice(["input_tokens", "output_tokens", "requests"][:rng.randint(1, 3)]) for _ in range(n)]
+        cases.append((metrics, [rng.randint(1, 10**9) for _ in range(n)], times, ["ads"] * n))
+    expected = [bs._per_event(*case, 60 * US) for case in cases]
+
+    def no_loop(*args: Any) -> Any:
+        raise AssertionError("the per-event loop ran")
+
+    monkeypatch.setattr(bs, "_per_event", no_loop)
+    for case, want in zip(cases, expected):
+        got = bs.bucket_sums(*case, 60 * US)
+        assert got == want and list(got) == list(want)
