@@ -43,7 +43,7 @@ from .settings import ProcessorSettings
 from .state_table import LicenseKeyedTable, LicenseStates
 from .stats import Stats
 from .throttle import KeyFailures
-from .usage_step import UsageSteps
+from .usage_step import HeldUsage, UsageSteps
 from .views import register_views
 
 log = logging.getLogger(__name__)
@@ -159,22 +159,24 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     steps = UsageSteps(batch_codec, alert_codec, terms, states, chains, governance, catalog, rules, stats,
                        alerts_out, dead_letter, await_licenses)
     take_max = settings.processor_take_max
+    held: list[HeldUsage] = []
 
     @app.agent(usage)
     async def meter_usage(stream: faust.StreamT) -> AsyncIterator[Any]:
         manual = cast(faust.Stream, stream).noack()  # acked after their step: never when a step is cut short
         waiting = cast(faust.ChannelT, manual.channel).queue
-        pending: list[Any] = []
+        taken = HeldUsage(steps, manual.ack)
+        held.append(taken)
         async for event in manual.events():
-            pending.append(event)
-            if len(pending) < take_max and not waiting.empty():
+            if taken.add(event) < take_max and not waiting.empty():
                 continue  # more has arrived already: take it into this step
-            await steps.run(pending)
-            for done in pending:
-                await manual.ack(done)
-            pending.clear()
-            stats.steps += 1
+            await taken.apply()
             yield stats.steps
+
+    @app.timer(0.1)
+    async def apply_held_usage() -> None:
+        for taken in held:
+            await taken.apply_if_stuck(app.flow_control.is_active())
 
     failures = KeyFailures(settings.processor_key_failures_burst, settings.processor_key_failures_per_s,
                            settings.processor_key_failure_delay_s)

@@ -22,6 +22,8 @@ so redelivered messages are not counted again and the alerts they fired are retu
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -141,6 +143,44 @@ class UsageSteps:
         for m, n in counted:
             self.stats.applied(m.batch.count, n, m.batch.columns["event_time"])
         return out
+
+
+class HeldUsage:
+    """Usage events the agent has taken but not applied yet, applied one step at a time.
+
+    The agent keeps taking while more has arrived. If a rebalance stops the flow meanwhile, Faust
+    drops what was queued and waits for every taken message to be acked, while the agent waits for a
+    message that will not come; so a timer applies what is held when the flow has stopped, or when
+    it has been held longer than ``max_hold_s``.
+    """
+
+    def __init__(self, steps: UsageSteps, ack: Callable[[Any], Awaitable[Any]], max_hold_s: float = 0.2) -> None:
+        self.steps, self.ack, self.max_hold_s = steps, ack, max_hold_s
+        self.events: list[Any] = []
+        self.since = 0.0
+        self._lock = asyncio.Lock()
+
+    def add(self, event: Any) -> int:
+        """Hold one more event; the number held."""
+        if not self.events:
+            self.since = time.monotonic()
+        self.events.append(event)
+        return len(self.events)
+
+    async def apply(self) -> None:
+        """Apply and ack what is held (after a step already running)."""
+        async with self._lock:
+            events, self.events = self.events, []
+            if events:
+                await self.steps.run(events)
+                for event in events:
+                    await self.ack(event)
+                self.steps.stats.steps += 1
+
+    async def apply_if_stuck(self, flow_active: bool) -> None:
+        """The timer's check: apply what is held if the flow stopped or it waited too long."""
+        if self.events and (not flow_active or time.monotonic() - self.since > self.max_hold_s):
+            await self.apply()
 
 
 def _lazy_event_ids(codec: BatchCodec, value: bytes) -> Callable[[int], str | None]:

@@ -131,3 +131,35 @@ def test_columns_asked_for_while_a_step_awaited_are_decoded(tmp_path: Path) -> N
     assert governance.extra == ("user_id",)
     assert decoded[0][1] == FIELDS and decoded[-1][1] == FIELDS + ("user_id",)
     assert len(decoded) == 3  # the first message decoded again; the second already had the column
+
+
+def test_held_events_are_applied_when_a_rebalance_stops_the_flow_or_they_wait_too_long() -> None:
+    """The agent may hold taken events while it waits for more; a rebalance then waits for their acks."""
+    from meterstream.stream_processors.usage_step import HeldUsage
+
+    runs: list[list[int]] = []
+    acked: list[int] = []
+
+    class Steps:
+        stats = Stats(0.0)
+
+        async def run(self, events: list[int]) -> None:
+            runs.append(list(events))
+
+    async def ack(event: int) -> None:
+        acked.append(event)
+
+    async def scenario() -> None:
+        held = HeldUsage(Steps(), ack, max_hold_s=60)  # type: ignore[arg-type]
+        held.add(1), held.add(2)
+        await held.apply_if_stuck(flow_active=True)  # flowing, not held long: the agent will apply them
+        assert runs == [] and acked == []
+        await held.apply_if_stuck(flow_active=False)  # a rebalance stopped the flow
+        assert runs == [[1, 2]] and acked == [1, 2]
+        held.add(3)
+        held.since -= 61
+        await held.apply_if_stuck(flow_active=True)  # held too long
+        await held.apply()  # nothing left: no empty step
+        assert runs == [[1, 2], [3]] and acked == [1, 2, 3] and Steps.stats.steps == 2
+
+    asyncio.run(scenario())
