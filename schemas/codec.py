@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from . import bulk
 from .errors import DecodeError, SchemaError, UnknownSchemaError
 from .registry import USAGE_BATCH, USAGE_EVENT, SchemaRegistry, SchemaVersion, default_registry
 
@@ -270,21 +271,40 @@ def encode_column(kind: str, vals: Sequence[Any]) -> bytes:
 
 def _decode_items(kind: str, buf: bytes, pos: int, n: int, out: list[Any]) -> int:
     append = out.append
+    # Each loop reads a one-byte varint (lengths under 64, small values) inline, other ones by read_long.
     if kind == STR:
         for _ in range(n):
-            ln, pos = read_long(buf, pos)
+            b = buf[pos]
+            if b < 0x80:
+                ln, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                ln, pos = read_long(buf, pos)
             end = pos + ln
             append(buf[pos:end].decode())
             pos = end
     elif kind == LONG:
         for _ in range(n):
-            v, pos = read_long(buf, pos)
-            append(v)
+            b = buf[pos]
+            if b < 0x80:
+                append((b >> 1) ^ -(b & 1))
+                pos += 1
+            elif buf[pos + 1] < 0x80:  # two bytes (values under 8192: sequences, counts)
+                z = (b & 0x7F) | (buf[pos + 1] << 7)
+                append((z >> 1) ^ -(z & 1))
+                pos += 2
+            else:
+                v, pos = read_long(buf, pos)
+                append(v)
     elif kind == DEC:
+        from_bytes = int.from_bytes
         for _ in range(n):
-            ln, pos = read_long(buf, pos)
+            b = buf[pos]
+            if b < 0x80:
+                ln, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                ln, pos = read_long(buf, pos)
             end = pos + ln
-            append(int.from_bytes(buf[pos:end], "big", signed=True))
+            append(from_bytes(buf[pos:end], "big", signed=True))
             pos = end
     elif kind == BOOL:
         for _ in range(n):
@@ -330,18 +350,32 @@ def decode_column(kind: str, buf: bytes, pos: int, keep: bool) -> tuple[list[Any
     out: list[Any] | None = [] if keep else None
     scratch: list[Any] = []
     while True:
-        count, pos = read_long(buf, pos)
+        b = buf[pos]
+        if b < 0x80:  # a one-byte count (blocks under 64 items, the end marker): read inline
+            count, pos = (b >> 1) ^ -(b & 1), pos + 1
+        else:
+            count, pos = read_long(buf, pos)
         if count == 0:
             return out, pos
         if count < 0:
             count = -count
-            size, pos = read_long(buf, pos)
+            b = buf[pos]
+            if b < 0x80:
+                size, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                size, pos = read_long(buf, pos)
             if out is None:
                 pos += size
                 continue
             if _repeated(kind, buf, pos, count, size, out):
                 pos += size
                 continue
+            if kind == LONG and count >= bulk.MIN_ITEMS:
+                values = bulk.longs(buf, pos, count, size)
+                if values is not None:
+                    out.extend(values)
+                    pos += size
+                    continue
         pos = _decode_items(kind, buf, pos, count, out if out is not None else scratch)
         scratch.clear()
 

@@ -22,6 +22,7 @@ from . import alerts as k
 from . import reservations
 from .alerts import MessageAlerts, Outbox, prune, resend_for_offset
 from .anomaly import rules, sequence, spike
+from .bucket_sums import bucket_sums
 from .governance.govern import govern_message, resend_spend
 from .license.releases import ReleaseCatalog
 from .license.terms import LicenseTerms
@@ -116,8 +117,28 @@ def _day(t_us: int) -> str:
 
 def _count(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str, str], int],
                                                                    dict[tuple[str, str, int], int]]:
-    """Add the events to totals and per-day usage; return (metric, day) sums and (team, metric, bucket) sums."""
-    totals, days_all = st.quantity, st.days
+    """Add the events to totals and per-day usage; return (metric, day) sums and (team, metric, bucket) sums.
+
+    The events are summed into the spike buckets (``bucket_sums``); totals and day sums are added up
+    from the (few) buckets afterwards when a bucket lies within one UTC day (its width divides a day)."""
+    if DAY_US % bucket_us:
+        return _count_per_event(st, c, bucket_us)
+    spikes = bucket_sums(c["metric"], c["quantity"], c["event_time"], c["team"], bucket_us)
+    totals, day_cache = st.quantity, PeriodCache(DAY)
+    sums: dict[tuple[str, str], int] = {}
+    for (_, m, b), q in spikes.items():  # keys in order of their first event, as the per-event loop adds them
+        totals[m] = totals.get(m, 0) + q
+        key = (m, day_cache.key_of(b * bucket_us))
+        sums[key] = sums.get(key, 0) + q
+    _add_days(st, sums)
+    st.events += len(c["metric"])
+    return sums, spikes
+
+
+def _count_per_event(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str, str], int],
+                                                                            dict[tuple[str, str, int], int]]:
+    """``_count`` for a bucket width that does not divide a day: each event's day found on its own."""
+    totals = st.quantity
     day_cache = PeriodCache(DAY)
     sums: dict[tuple[str, str], int] = {}
     spikes: dict[tuple[str, str, int], int] = {}
@@ -127,13 +148,18 @@ def _count(st: LicenseState, c: Columns, bucket_us: int) -> tuple[dict[tuple[str
         sums[key] = sums.get(key, 0) + q
         sk = (team, m, t // bucket_us)
         spikes[sk] = spikes.get(sk, 0) + q
+    _add_days(st, sums)
+    st.events += len(c["metric"])
+    return sums, spikes
+
+
+def _add_days(st: LicenseState, sums: dict[tuple[str, str], int]) -> None:
+    days_all = st.days
     for (m, d), q in sums.items():
         days = days_all.get(m)
         if days is None:
             days = days_all[m] = {}
         days[d] = days.get(d, 0) + q
-    st.events += len(c["metric"])
-    return sums, spikes
 
 
 def _anomalies(alerts: MessageAlerts, st: LicenseState, terms: LicenseTerms | None, c: Columns,

@@ -26,6 +26,9 @@ class ProcessorSettings(KafkaSettings, Topics):
                                      description="Faust's data directory.")
     processor_log_level: str = Field("info", description="Worker log level: debug, info, warning or error.")
     processor_commit_interval_s: float = Field(1.0, gt=0, description="How often consumed offsets are committed.")
+    processor_take_max: int = Field(
+        200, ge=1, description="Most usage messages one agent step applies together (those already arrived; "
+                               "a step never waits for more): one state write per license per step.")
     processor_session_timeout_s: float = Field(
         30.0, ge=6, description="A worker that stops heartbeating (crashed) loses its partitions after this long.")
     processor_unknown_license_grace_s: float = Field(

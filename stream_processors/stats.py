@@ -24,6 +24,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 class Stats:
     started: float
     messages: int = 0
+    steps: int = 0  # agent steps (a step applies every usage message that had arrived)
     events: int = 0
     counted: int = 0
     alerts: int = 0
@@ -32,6 +33,11 @@ class Stats:
     first_at: float | None = None
     last_at: float | None = None
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+
+    def step_started(self) -> None:
+        """Busy time starts with the first step (its messages are counted when it ends)."""
+        if self.first_at is None:
+            self.first_at = time.monotonic()
 
     def applied(self, events: int, counted: int, times: Sequence[int]) -> None:
         now = time.time()
@@ -49,7 +55,7 @@ class Stats:
         span = (self.last_at or 0) - (self.first_at or 0)
         lat = list(self.latency_ms)
         return {
-            "messages": self.messages, "events": self.events, "counted": self.counted, "alerts": self.alerts,
+            "messages": self.messages, "steps": self.steps, "events": self.events, "counted": self.counted, "alerts": self.alerts,
             "license_records": self.licenses, "dead_lettered": self.dead_lettered,
             "busy_seconds": round(span, 3),
             "latency_ms": {"samples": len(lat), "p50": percentile(lat, 50), "p99": percentile(lat, 99),

@@ -110,6 +110,40 @@ MONTH = Period("month")
 
 def hardware_count(terms: LicenseTerms, b: BatchView, seen: dict[str, list[str]]) -> list[Finding]:
     """Distinct hardware ids per UTC month (``seen``: month -> ids), beyond ``max_hardware``."""
+    added = _hardware_of_one_month(b, seen)
+    if added is None:
+        added = _hardware_per_event(b, seen)
+    limit = terms.max_hardware
+    out = []
+    if limit is not None:
+        for month, i in added.items():
+            ids = seen[month]
+            if len(ids) > limit:
+                out.append(Finding(k.HARDWARE_LIMIT, month, f"{len(ids)} distinct hardware ids in {month}, "
+                                   f"at most {limit} allowed", i,
+                                   {"distinct": len(ids), "max_hardware": limit, "hardware_ids": ",".join(ids)}))
+    return out
+
+
+def _hardware_of_one_month(b: BatchView, seen: dict[str, list[str]]) -> dict[str, int] | None:
+    """A batch within one UTC month (the usual case): its distinct ids, in order of first use, at C
+    speed; returns {month: first event adding an id} as the per-event walk does, or None for a batch
+    spanning months."""
+    month, start, end = MONTH.bounds(min(b.times))
+    if max(b.times) >= end:
+        return None
+    distinct = [hw for hw in dict.fromkeys(b.hardware) if hw]
+    if not distinct:
+        return {}
+    ids = seen.get(month)
+    if ids is None:
+        ids = seen[month] = []
+    new = [hw for hw in distinct if hw not in ids]
+    ids.extend(new)
+    return {month: b.hardware.index(new[0])} if new else {}
+
+
+def _hardware_per_event(b: BatchView, seen: dict[str, list[str]]) -> dict[str, int]:
     cache = PeriodCache(MONTH)
     added: dict[str, int] = {}
     for i, (t, hw) in enumerate(zip(b.times, b.hardware)):
@@ -122,16 +156,7 @@ def hardware_count(terms: LicenseTerms, b: BatchView, seen: dict[str, list[str]]
         if hw not in ids:
             ids.append(hw)
             added.setdefault(month, i)
-    limit = terms.max_hardware
-    out = []
-    if limit is not None:
-        for month, i in added.items():
-            ids = seen[month]
-            if len(ids) > limit:
-                out.append(Finding(k.HARDWARE_LIMIT, month, f"{len(ids)} distinct hardware ids in {month}, "
-                                   f"at most {limit} allowed", i,
-                                   {"distinct": len(ids), "max_hardware": limit, "hardware_ids": ",".join(ids)}))
-    return out
+    return added
 
 
 def check(terms: LicenseTerms, b: BatchView, hw_seen: dict[str, list[str]],

@@ -6,8 +6,10 @@ Run with ``make bench`` (or ``TZ=UTC .venv/bin/python -m pytest tests/benchmarks
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,19 +28,57 @@ from tests.stream_processors.factory import US, columns, terms
 pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
 
 BATCH = 500
+SMALL = 20  # events per message a live-rate Meter sends (100 licenses at 20,000 events/s, linger 50 ms)
 
 
-def encoded_batches(license_id: str, n: int, now: int, producer: str) -> list[bytes]:
+def encoded_batches(license_id: str, n: int, now: int, producer: str, size: int = BATCH) -> list[bytes]:
     codec = BatchCodec()
     out = []
     for i in range(n):
-        cols = columns(BATCH, start_seq=i * BATCH, t0=now + i * BATCH, step_us=1, producer=producer, quantity=1)
-        cols["metric"] = ["input_tokens", "output_tokens"] * (BATCH // 2)
-        full = {**cols, "license_id": [license_id] * BATCH, "status": ["ok"] * BATCH,
-                "latency_us": [None] * BATCH, "app": [""] * BATCH, "environment": [""] * BATCH,
-                "purpose": [""] * BATCH, "input_hash": [None] * BATCH, "output_hash": [None] * BATCH}
+        cols = columns(size, start_seq=i * size, t0=now + i * size, step_us=1, producer=producer, quantity=1)
+        cols["metric"] = ["input_tokens", "output_tokens"] * (size // 2)
+        full = {**cols, "license_id": [license_id] * size, "status": ["ok"] * size,
+                "latency_us": [None] * size, "app": [""] * size, "environment": [""] * size,
+                "purpose": [""] * size, "input_hash": [None] * size, "output_hash": [None] * size}
         out.append(codec.encode(full))
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(worker: Any, total: int, timeout: float = 600) -> tuple[dict[str, Any], float]:
+    """Wait until the worker has applied ``total`` events; return its stats and its process CPU per event
+    (µs, all threads) from the first applied message on, so the start (recovery, group join) is not in it."""
+    url = f"{worker.url}/v1/stats"
+    start: tuple[float, int] | None = None
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = get_json(url)
+        if start is None and stats["events"]:
+            start = (cpu_seconds(worker.proc.pid), stats["events"])
+        if stats["events"] >= total:
+            break
+        assert time.monotonic() < deadline, f"backlog not drained in {timeout}s: {stats}"
+        time.sleep(0.1)  # each poll sorts the latency samples: keep it rare
+    cpu0, events0 = start or (cpu_seconds(worker.proc.pid), 0)
+    used = cpu_seconds(worker.proc.pid) - cpu0
+    return stats, used / max(stats["events"] - events0, 1) * 1e6
+
+
+def logic_rate(values: list[bytes], size: int) -> float:
+    """Events/s of decode + apply_message over ``values`` in this process (one license, no Kafka)."""
+    codec, rules, state = BatchCodec(), MeteringRules(), None
+    t = terms(quotas={"input_tokens": quota("input_tokens", 10**11, "month", hard=True)})
+    started = time.perf_counter()
+    for offset, value in enumerate(values):
+        batch = codec.decode(value, fields=FIELDS)
+        state, applied = apply_message(state, "bench", t, offset, batch.columns, rules)
+        assert applied.counted == size
+    return len(values) * size / (time.perf_counter() - started)
 
 
 def test_logic_events_per_second_in_process() -> None:
@@ -102,11 +142,11 @@ def test_worker_throughput_and_latency(start_worker: Any, admin: Any, kafka_boot
     p.flush()
     total = len(lids) * per_license * BATCH
     worker = start_worker("bench")
-    stats = wait_for(lambda: (s := get_json(f"{worker.url}/v1/stats"))["events"] >= total and s, 300, interval=0.5,
-                     what="backlog drained")
+    stats, cpu_us = drain(worker, total, 300)
     rate = stats["events"] / max(stats["busy_seconds"], 1e-9)
-    print(f"\nworker backlog: {stats['events']} events in {stats['messages']} messages, "
-          f"{stats['busy_seconds']:.2f}s busy = {rate:,.0f} events/s per worker")
+    print(f"\nworker backlog: {stats['events']} events in {stats['messages']} messages, {stats.get('steps', '?')} steps, "
+          f"{stats['busy_seconds']:.2f}s busy = {rate:,.0f} events/s per worker; worker process CPU "
+          f"{cpu_us:.2f} us per event (load average {os.getloadavg()[0]:.1f})")
 
     get_json(f"{worker.url}/v1/stats?reset_latency=1")
     seq = {lid: per_license * BATCH for lid in lids}
@@ -140,6 +180,33 @@ def test_worker_throughput_and_latency(start_worker: Any, admin: Any, kafka_boot
         delays.append((time.monotonic() - start) * 1000)
     print(f"hard limit reached -> pre-check answers quota_exceeded: median {percentile(delays, 50):.0f} ms, "
           f"max {max(delays):.0f} ms over {len(delays)} breaches")
+
+
+def test_worker_small_messages(start_worker: Any, admin: Any, kafka_bootstrap: str, topics: Any) -> None:
+    """A backlog of 20-event messages (what a live-rate Meter sends) drained by one worker, beside the
+    logic alone on the same messages: the per-message cost that decides the paced end-to-end run."""
+    lids = [f"small-{i}" for i in range(100)]
+    admin.publish_many([terms(lid, quotas={"input_tokens": quota("input_tokens", 10**11, "month", hard=True)})
+                        for lid in lids])
+    per_license = int(os.environ.get("BENCH_SMALL_MESSAGES", 10_000)) // len(lids)
+    now = time.time_ns() // 1000
+    p = RawProducer(kafka_bootstrap, topics)
+    for lid in lids:
+        for value in encoded_batches(lid, per_license, now - 3600 * US, f"p-{lid}", SMALL):
+            p.producer.produce(topics.usage, value, lid.encode())
+            p.producer.poll(0)
+    p.flush()
+    total = len(lids) * per_license * SMALL
+    worker = start_worker("small")
+    stats, cpu_us = drain(worker, total)
+    busy = max(stats["busy_seconds"], 1e-9)
+    logic = logic_rate(encoded_batches("bench", per_license * 10, now, "p", SMALL), SMALL)
+    assert stats["counted"] == total
+    print(f"\nworker backlog of {SMALL}-event messages: {stats['events']} events in {stats['messages']} messages, "
+          f"{stats.get('steps', '?')} steps, {busy:.2f}s busy = {stats['events'] / busy:,.0f} events/s "
+          f"({stats['messages'] / busy:,.0f} messages/s) per worker; worker process CPU {cpu_us:.2f} us per event "
+          f"({cpu_us * SMALL:.0f} us per message); logic alone, same messages: {logic:,.0f} events/s "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 def _known(url: str, lid: str) -> bool:

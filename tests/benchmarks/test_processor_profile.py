@@ -4,7 +4,8 @@ with the most samples, self and inclusive, and the share of samples in meterstre
 
 Run: ``.venv/bin/pip install py-spy`` once, then ``METERSTREAM_TEST_KAFKA_PORT=... TZ=UTC
 .venv/bin/python -m pytest tests/benchmarks/test_processor_profile.py -m benchmark -s``.
-Skipped without py-spy. BENCH_PROFILE_MESSAGES (default 2,000 messages of 500 events over 50 licenses).
+Skipped without py-spy. BENCH_PROFILE_MESSAGES (default 2,000 messages over 50 licenses), BENCH_PROFILE_BATCH
+(events per message, default 500).
 Samples only the thread holding the GIL (``--gil``: a worker is bound by one GIL, and threads blocked
 in librdkafka or epoll would otherwise look busy); BENCH_PROFILE_ALL_THREADS=1 samples every thread.
 """
@@ -24,25 +25,18 @@ from typing import Any
 
 import pytest
 
-from meterstream.process import get_json
 from meterstream.stream_processors.license.terms import quota
-from tests.benchmarks.test_processor_benchmark import BATCH, encoded_batches
-from tests.helpers import wait_for
+from tests.benchmarks.test_processor_benchmark import BATCH, drain, encoded_batches
 from tests.stream_processors.conftest import RawProducer
 from tests.stream_processors.factory import US, terms
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
 MESSAGES = int(os.environ.get("BENCH_PROFILE_MESSAGES", 2000))
+SIZE = int(os.environ.get("BENCH_PROFILE_BATCH", BATCH))  # events per message (20: what a live-rate Meter sends)
 LICENSES = 50
 OURS = re.compile(r"[(/](stream_processors|schemas)/")  # py-spy names our frames "fn (stream_processors/x.py:1)"
 GIL_ONLY = os.environ.get("BENCH_PROFILE_ALL_THREADS", "") == ""
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc), all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def collapsed(path: Path) -> Counter[tuple[str, ...]]:
@@ -80,26 +74,24 @@ def test_worker_profile(start_worker: Any, admin: Any, kafka_bootstrap: str, top
     p = RawProducer(kafka_bootstrap, topics)
     now = time.time_ns() // 1000
     for lid in lids:
-        for value in encoded_batches(lid, MESSAGES // LICENSES, now - 3600 * US, f"p-{lid}"):
+        for value in encoded_batches(lid, MESSAGES // LICENSES, now - 3600 * US, f"p-{lid}", SIZE):
             p.producer.produce(topics.usage, value, lid.encode())
             p.producer.poll(0)
     p.flush()
-    total = (MESSAGES // LICENSES) * LICENSES * BATCH
+    total = (MESSAGES // LICENSES) * LICENSES * SIZE
     worker = start_worker("prof")
-    cpu0 = cpu_seconds(worker.proc.pid)
     out = tmp_path / "worker.raw"
     spy = subprocess.Popen([PY_SPY, "record", "-p", str(worker.proc.pid), "-f", "raw", "-o", str(out), "-r", "250",
                             "--nonblocking", *(["--gil"] if GIL_ONLY else [])],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stats = wait_for(lambda: (s := get_json(f"{worker.url}/v1/stats"))["events"] >= total and s, 600, interval=0.5,
-                     what="backlog drained")
-    cpu = cpu_seconds(worker.proc.pid) - cpu0
+    stats, cpu_us = drain(worker, total)
     spy.send_signal(signal.SIGINT)
     _, err = spy.communicate(timeout=60)
     assert out.exists(), err.decode()[-2000:]
     rate = stats["events"] / max(stats["busy_seconds"], 1e-9)
     print(f"\nworker drained {stats['events']:,} events ({stats['messages']} messages) at {rate:,.0f} events/s "
           f"busy, under py-spy at 250 Hz, {'the thread holding the GIL' if GIL_ONLY else 'all threads'} "
-          f"(load average {os.getloadavg()[0]:.1f})\nworker process CPU {cpu / stats['events'] * 1e6:.2f} µs per event "
-          f"(= {stats['events'] / max(cpu, 1e-9):,.0f} events per CPU-second; all its threads, py-spy excluded)\n"
+          f"(load average {os.getloadavg()[0]:.1f})\nworker process CPU {cpu_us:.2f} µs per event "
+          f"(= {1e6 / cpu_us:,.0f} events per CPU-second; all its threads from the first applied message, "
+          f"py-spy excluded)\n"
           + summary(collapsed(out)))

@@ -203,3 +203,70 @@ def test_a_violation_after_repeated_events_names_the_violating_event() -> None:
     state, applied = apply_message(state, "lic-1", terms(), 1, replay, RULES, event_id=ids.get)
     violation = [a for a in applied.alerts if a["kind"] == k.MODEL_NOT_ALLOWED]
     assert len(violation) == 1 and violation[0]["event_id"] == "r-4"
+
+
+def test_counting_by_buckets_equals_counting_event_by_event() -> None:
+    """_count adds per-day usage up from the spike buckets; the per-event walk is the reference
+    (dict order included: the state's encoding and the alerts follow it)."""
+    import random
+
+    from meterstream.stream_processors.metering import _count, _count_per_event
+
+    rng = random.Random(16)
+    for _ in range(200):
+        n = rng.randint(1, 300)
+        start = T0 - 12 * 3600 * US - rng.randint(0, 3) * DAY - rng.randint(0, 3600) * US  # across a midnight
+        times = sorted(start + rng.randint(0, 2 * 3600) * US for _ in range(n))
+        if rng.random() < 0.3:
+            rng.shuffle(times)  # late events: a message need not be in time order
+        cols = {"event_time": times, "metric": [rng.choice(["input_tokens", "output_tokens"]) for _ in range(n)],
+                "quantity": [rng.randint(1, 5000) * US for _ in range(n)],
+                "team": [rng.choice(["", "search", "ads"]) for _ in range(n)] if rng.random() < 0.3 else
+                ["search"] * n}  # one team (most services): the bucket slices are summed at C speed
+        a, b = LicenseState(), LicenseState()
+        got, expected = _count(a, cols, 60 * US), _count_per_event(b, cols, 60 * US)
+        assert got == expected and list(got[0]) == list(expected[0]) and list(got[1]) == list(expected[1])
+        assert a == b and list(a.days) == list(b.days) and list(a.quantity) == list(b.quantity)
+
+
+def test_distinct_hardware_of_a_month_equals_the_per_event_walk() -> None:
+    import random
+
+    from meterstream.stream_processors.anomaly.rules import BatchView, _hardware_of_one_month, _hardware_per_event
+
+    rng = random.Random(4)
+    for _ in range(50):
+        n = rng.randint(1, 200)
+        times = [T0 + rng.randint(0, 3600) * US for _ in range(n)]
+        hardware = [rng.choice(["", "gpu-1", "gpu-2", "gpu-3", "gpu-4"]) for _ in range(n)]
+        seen_before = {"2026-11": rng.sample(["gpu-1", "gpu-2", "gpu-9"], rng.randint(0, 3))}
+        view = BatchView(times, ["m"] * n, ["1"] * n, hardware, [""] * n, [""] * n)
+        a, b = {k: list(v) for k, v in seen_before.items()}, {k: list(v) for k, v in seen_before.items()}
+        assert _hardware_of_one_month(view, a) == _hardware_per_event(view, b) and a == b
+    spanning = BatchView([T0, T0 + 20 * DAY], ["m"] * 2, ["1"] * 2, ["gpu-1"] * 2, [""] * 2, [""] * 2)
+    assert _hardware_of_one_month(spanning, {}) is None
+
+
+def test_bucket_slices_sum_what_the_per_event_loop_sums(monkeypatch: Any) -> None:
+    """The slice path (one team, time order, few buckets) is taken and gives the loop's sums and key order."""
+    import random
+
+    from meterstream.stream_processors import bucket_sums as bs
+
+    rng = random.Random(7)
+    cases = []
+    for _ in range(200):
+        n = rng.randint(16, 600)
+        span = rng.choice([1, 59, 600, 3000]) * US
+        times = sorted(T0 - 30 * US + rng.randint(0, span) for _ in range(n))  # some around a bucket edge
+        metrics = [rng.choice(["input_tokens", "output_tokens", "requests"][:rng.randint(1, 3)]) for _ in range(n)]
+        cases.append((metrics, [rng.randint(1, 10**9) for _ in range(n)], times, ["ads"] * n))
+    expected = [bs._per_event(*case, 60 * US) for case in cases]
+
+    def no_loop(*args: Any) -> Any:
+        raise AssertionError("the per-event loop ran")
+
+    monkeypatch.setattr(bs, "_per_event", no_loop)
+    for case, want in zip(cases, expected):
+        got = bs.bucket_sums(*case, 60 * US)
+        assert got == want and list(got) == list(want)
