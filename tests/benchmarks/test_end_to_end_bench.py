@@ -5,7 +5,9 @@ consumers, embedded ClickHouse) — sustained events/s and the latencies a user 
 Run: ``METERSTREAM_TEST_KAFKA_PORT=20192 make bench PYTEST_ARGS='-k end_to_end'`` (or
 ``TZ=UTC .venv/bin/python -m pytest tests/benchmarks/test_end_to_end_bench.py -m benchmark -s``).
 Sizes: BENCH_E2E_EVENTS (default 1,000,000), BENCH_E2E_LICENSES (100), BENCH_E2E_PRODUCERS (2),
-BENCH_E2E_RATE (total events/s the producers aim at; 0 = as fast as they can).
+BENCH_E2E_RATE (total events/s the producers aim at; 0 = as fast as they can), BENCH_E2E_LINGER_MS (the
+producers' ``linger_ms``; default the Meter's own, 50: at a paced rate it decides how many events a message
+holds, and so how many messages the worker pays for).
 
 Figures: events/s from the first ``record()`` to the last event stored in ClickHouse; event →
 quota state p50/p99 (the worker's ``/v1/stats``: state written − newest event time of the message);
@@ -46,6 +48,7 @@ LICENSES = int(os.environ.get("BENCH_E2E_LICENSES", 100))
 PRODUCERS = int(os.environ.get("BENCH_E2E_PRODUCERS", 2))
 EVENTS -= EVENTS % PRODUCERS  # each producer sends the same number
 RATE = float(os.environ.get("BENCH_E2E_RATE", 0))
+LINGER_MS = os.environ.get("BENCH_E2E_LINGER_MS", "")
 THRESHOLDS = (50, 80, 100)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +93,8 @@ def run_producers(env: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
     procs = [subprocess.Popen([sys.executable, "-m", "tests.benchmarks.e2e_producer",
                                env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"], env["METERSTREAM_TOPIC_PREFIX"],
                                str(tmp_path / f"spool{i}"), str(per), str(LICENSES), str(i), str(RATE / PRODUCERS)],
-                              cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "TZ": "UTC"})
+                              cwd=ROOT, stdout=subprocess.PIPE,
+                              env={**os.environ, "TZ": "UTC", **({"METERSTREAM_LINGER_MS": LINGER_MS} if LINGER_MS else {})})
              for i in range(PRODUCERS)]
     out = []
     for p in procs:
@@ -128,6 +132,11 @@ def stored_figures(url: str, since_us: int) -> tuple[dict[str, Any], dict[str, A
     return events, alerts
 
 
+def _linger() -> str:
+    from meterstream.producers.settings import ProducerSettings
+    return LINGER_MS or f"{ProducerSettings().linger_ms} (the Meter's default)"
+
+
 def _rate(n: float, seconds: float) -> str:
     return f"{n / seconds:>10,.0f} events/s"
 
@@ -139,7 +148,8 @@ def report(prods: list[dict[str, Any]], first_us: int, worker_done_s: float, sta
     lat = stats["latency_ms"]
     print(f"\n\nEnd to end: {EVENTS:,} events over {LICENSES} licenses, {PRODUCERS} producer processes, "
           f"1 processor worker, 1 sink process ({os.cpu_count()} cores, load average {load[0]:.1f} at start, "
-          f"{load[1]:.1f} at end; rate {'unpaced' if not RATE else f'{RATE:,.0f}/s'})")
+          f"{load[1]:.1f} at end; rate {'unpaced' if not RATE else f'{RATE:,.0f}/s'}; producers' linger "
+          f"{_linger()} ms)")
     print(f"{'figure':<44}{'measured':>24}   target")
     print(f"{'sustained, first record() → last row stored':<44}{_rate(EVENTS, e2e_s):>24}   ≥ 100,000 events/s"
           f" ({e2e_s:.1f} s)")
