@@ -1,7 +1,8 @@
 """Where the sink's write goes, part by part: Avro parse and unroll, the duplicate check, pricing, keeping
 each id once, the write into a plain MergeTree and into a copy of ``usage_events`` (no views), then the real
-write (rollup and evidence views included), each timed alone on the same containers; and, on messages
-generated the same way, the previous design (stage into ``usage_staging``, then move) in the same run.
+write (rollup views included), each timed alone on the same containers; and, on messages generated the
+same way, the real write with the evidence log on and the previous design (stage into ``usage_staging``,
+then move; log off) in the same run.
 
 Each part is a view on its own Null table fed the container the writer builds, so each includes the parts
 above it. Run: ``TZ=UTC .venv/bin/python -m pytest tests/benchmarks/test_sink_breakdown.py -m benchmark -s``.
@@ -21,6 +22,7 @@ import pytest
 from meterstream.schemas import BatchCodec
 from meterstream.schemas.codec import zz
 from meterstream.sinks.avro_container import container
+from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.ingest_sql import EVENT_COLUMNS, TEMPLATE, insert_settings
 from meterstream.sinks.pricing.lookup import price_key, priced_columns
 from meterstream.sinks.usage_writer import UsageWriter
@@ -46,8 +48,9 @@ PARTS: dict[str, tuple[str, str]] = {  # label: (target table, the view's query 
     "+ write into a plain MergeTree": ("bench_events_plain", WRITE),
     "+ write into a usage_events copy (no views)": ("bench_events_copy", WRITE),
 }
-REAL = "the real write: usage_events + rollup + evidence views"
-PREVIOUS = "previous design: stage + move (same views)"
+REAL = "the real write: usage_events + rollup views"
+REAL_LOG = "the real write, evidence log on (+ its leaf view)"
+PREVIOUS = "previous design: stage + move (rollup views)"
 
 # The previous design (before issue 16's change), kept here to measure beside the new one.
 STAGE_FIELDS = [{"name": "flush_id", "type": "long"}, {"name": "kafka_partition", "type": "int"},
@@ -120,6 +123,7 @@ def test_write_breakdown(clickhouse: Any) -> None:
     codec, tag = BatchCodec(), uuid.uuid4().hex[:6]
     per_flush = FLUSH_EVENTS // PER_MESSAGE
     values, twins = _messages(codec, per_flush * FLUSHES, tag), _messages(codec, per_flush * FLUSHES, tag + "p")
+    logged = _messages(codec, per_flush * FLUSHES, tag + "e")
     writer = UsageWriter(clickhouse, lambda m, r: None)
     parts: dict[str, list[tuple[float, float]]] = {}
     for f in range(FLUSHES):
@@ -128,8 +132,14 @@ def test_write_breakdown(clickhouse: Any) -> None:
         for i, label in enumerate(PARTS):
             parts.setdefault(label, []).append(_timed(lambda: clickhouse.raw_insert(
                 f"bench_part_{i}", insert_block=data, fmt="Avro", settings=settings)))
+        apply_evidence(clickhouse, False)
         parts.setdefault(REAL, []).append(_timed(
             lambda: writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})))  # type: ignore[dict-item]
+        apply_evidence(clickhouse, True)
+        on = [Msg(v, i, i % 4, f"bench-{tag}e") for i, v in enumerate(logged[f * per_flush:(f + 1) * per_flush])]
+        parts.setdefault(REAL_LOG, []).append(_timed(
+            lambda: writer.write({codec.schema.fingerprint: (codec.schema.schema, on)})))  # type: ignore[dict-item]
+        apply_evidence(clickhouse, False)
         old = [Msg(v, i, i % 4, f"bench-{tag}p") for i, v in enumerate(twins[f * per_flush:(f + 1) * per_flush])]
         parts.setdefault(PREVIOUS, []).append(_timed(lambda: _previous(clickhouse, writer, old, 3 * 10**12 + f)))
     _teardown(clickhouse)
@@ -140,4 +150,5 @@ def test_write_breakdown(clickhouse: Any) -> None:
         wall = statistics.median(w for w, _ in runs)
         cpu = statistics.median(c for _, c in runs)
         print(f"{label:<58}{FLUSH_EVENTS / wall:>12,.0f}{cpu / FLUSH_EVENTS * 1e6:>14.2f}")
-    print(f"(CPU = {CPU_NOTE}; views ≈ real write − usage_events copy)")
+    print(f"(CPU = {CPU_NOTE}; rollup views ≈ real write − usage_events copy; evidence log ≈ the difference of "
+          "the two real writes)")
