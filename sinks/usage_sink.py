@@ -21,7 +21,7 @@ from meterstream.schemas.codec import batch_count
 from meterstream.schemas.resolve import BatchResolver
 
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
-from .clickhouse import connect
+from .clickhouse import connect, sibling
 from .evidence.leaf_sql import apply_evidence
 from .ingest_sql import drop_other_versions
 from .migrations import migrate
@@ -37,11 +37,11 @@ class UsageTarget:
 
     name = "usage"
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, helpers: Sequence[Client] = ()) -> None:
         self.registry = default_registry()
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
-        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver)
+        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
@@ -65,12 +65,13 @@ class UsageTarget:
 
 def usage_sink(settings: SinkSettings, client: Client | None = None) -> BatchingConsumer[Fingerprint]:
     """The usage consumer of the sink (its ClickHouse migrated, its retention, evidence log and ingest view
-    applied; the ingest views of other releases dropped)."""
+    applied; the ingest views of other releases dropped), writing with ``sink_write_threads`` clients."""
     client = client or connect(settings.clickhouse_url)
     migrate(client)
     apply_retention(client, settings.sink_retention_months)
     apply_evidence(client, settings.evidence_enabled)
-    target = UsageTarget(client)
+    target = UsageTarget(client, [sibling(client, settings.clickhouse_url)
+                                  for _ in range(settings.sink_write_threads - 1)])
     drop_other_versions(client)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
                              target=target, dlq_topic=settings.usage_dlq,

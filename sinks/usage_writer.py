@@ -11,6 +11,14 @@ defaults (``schemas/resolve.py``). Rollup views fire on that write, so they coun
 each event once however often it was consumed or produced; so does the evidence
 log's view, which writes each new event's leaf (``evidence/leaf_sql.py``).
 
+With helper clients, a flush is cut by Kafka partition into as many shares,
+inserted side by side (chDB runs queries of separate clients in parallel and
+releases the GIL). That stays exact because shares never hold the same event id
+or evidence log: a log is a partition, and a license (whose ids the check looks
+up) lives on one partition, as the key is the license (the assumption that
+already lets several sink processes write one store). A flush commits only
+when every share is written.
+
 A container ClickHouse refuses as data is split in halves until the bad
 messages are isolated; they become dead letters and the rest is written (each
 half is its own insert, deduplicated against what the halves before it wrote).
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
@@ -53,8 +62,10 @@ DeadLetterFn = Callable[[Message, str], None]
 class UsageWriter:
     """Writes flushes of usage messages in one insert each; isolates messages ClickHouse refuses."""
 
-    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None) -> None:
+    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
+                 helpers: Sequence[Client] = ()) -> None:
         self.client = client
+        self.clients = [client, *helpers]
         self.dead_letter = dead_letter
         self.resolver = resolver or BatchResolver()
         schema = copy.deepcopy(self.resolver.latest.schema)
@@ -68,40 +79,73 @@ class UsageWriter:
         Every group is written in the newest schema, so one container carries them all.
         """
         msgs = [m for _, group in groups.values() for m in group]
-        if msgs:
-            self._insert_isolating(msgs)
+        shares = by_partition(msgs, len(self.clients))
+        if len(shares) <= 1:
+            for share in shares:
+                self._insert_isolating(self.client, share)
+            return
+        failed: list[BaseException] = []
 
-    def _insert(self, msgs: Sequence[Message]) -> None:
+        def insert(client: Client, share: Sequence[Message]) -> None:
+            try:
+                self._insert_isolating(client, share)
+            except BaseException as exc:  # noqa: BLE001 - raised below, once every share has finished
+                failed.append(exc)
+        threads = [threading.Thread(target=insert, args=(c, s), name="usage-insert")
+                   for c, s in zip(self.clients[1:], shares[1:])]
+        for t in threads:
+            t.start()
+        insert(self.client, shares[0])
+        for t in threads:
+            t.join()
+        if failed:  # the shares written are stored: the retried flush finds their ids and skips them
+            raise failed[0]
+
+    def _insert(self, client: Client, msgs: Sequence[Message]) -> None:
         body, tail = self.resolver.body, zz(len(msgs))
         bodies = [body(m.value() or b"") + zz(m.partition()) + zz(m.offset()) + _avro_string(str(m.topic())) + tail
                   for m in msgs]
-        self.client.raw_insert(self.table, insert_block=container(self._container_schema, bodies), fmt="Avro",
-                               settings=insert_settings(len(msgs)))
+        client.raw_insert(self.table, insert_block=container(self._container_schema, bodies), fmt="Avro",
+                          settings=insert_settings(len(msgs)))
 
-    def _insert_isolating(self, msgs: Sequence[Message]) -> None:
+    def _insert_isolating(self, client: Client, msgs: Sequence[Message]) -> None:
         """Insert ``msgs``; if ClickHouse refuses them as data, bisect to dead-letter only the bad ones."""
         try:
-            self._insert(msgs)
+            self._insert(client, msgs)
             return
         except Exception as exc:  # noqa: BLE001 - refused data or a failure of the store: told apart below
-            self._check_refusal(exc)
+            self._check_refusal(client, exc)
             if len(msgs) == 1:
                 self.dead_letter(msgs[0], f"rejected by ClickHouse: {_first_line(exc)}")
                 return
             log.warning("ClickHouse refused %d messages (%s); isolating the bad ones", len(msgs), _first_line(exc))
         half = len(msgs) // 2
-        self._insert_isolating(msgs[:half])
-        self._insert_isolating(msgs[half:])
+        self._insert_isolating(client, msgs[:half])
+        self._insert_isolating(client, msgs[half:])
 
-    def _check_refusal(self, cause: Exception) -> None:
+    def _check_refusal(self, client: Client, cause: Exception) -> None:
         """Raise SinkError unless ``cause`` is ClickHouse refusing the data (the server answers, and the error
         is not one of those that say nothing about the data)."""
         if not isinstance(cause, DatabaseError) or any(f"({name})" in str(cause) for name in _NOT_THE_DATA):
             raise SinkError(f"writing usage to ClickHouse failed: {_first_line(cause)}") from cause
         try:
-            self.client.command("SELECT 1")
+            client.command("SELECT 1")
         except Exception as exc:
             raise SinkError(f"ClickHouse unreachable: {exc}") from cause
+
+
+def by_partition(msgs: Sequence[Message], n: int) -> list[list[Message]]:
+    """``msgs`` cut into at most ``n`` non-empty shares of whole Kafka partitions, about equal in messages
+    (each partition's messages keep their order)."""
+    if n <= 1 or not msgs:
+        return [list(msgs)] if msgs else []
+    parts: dict[tuple[str, int], list[Message]] = {}
+    for m in msgs:
+        parts.setdefault((str(m.topic()), int(m.partition() or 0)), []).append(m)
+    shares: list[list[Message]] = [[] for _ in range(max(1, min(n, len(parts))))]
+    for part in sorted(parts.values(), key=len, reverse=True):
+        min(shares, key=len).extend(part)
+    return [s for s in shares if s]
 
 
 def _avro_string(text: str) -> bytes:

@@ -14,9 +14,11 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from meterstream.schemas import BatchCodec
 from meterstream.schemas.codec import zz
 from meterstream.sinks.avro_container import container
+from meterstream.sinks.clickhouse import sibling
 from meterstream.sinks.errors import SinkError
+from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.ingest_sql import TEMPLATE, apply_ingest, drop_other_versions, ingest_table, view_select
-from meterstream.sinks.usage_writer import UsageWriter
+from meterstream.sinks.usage_writer import UsageWriter, by_partition
 from tests.sinks.conftest import Msg, batch
 
 pytestmark = pytest.mark.integration
@@ -111,3 +113,41 @@ def test_a_failing_store_is_retried_not_dead_lettered(clickhouse, tag, error: Ex
     with pytest.raises(SinkError):
         writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})  # type: ignore[dict-item]
     assert dead == []
+
+
+def test_by_partition_keeps_partitions_whole_and_in_order() -> None:
+    msgs = [Msg(b"", i, i % 3, "t") for i in range(10)]
+    shares = by_partition(msgs, 2)
+    assert len(shares) == 2 and sorted(m.offset() for s in shares for m in s) == list(range(10))
+    for share in shares:
+        for p in {m.partition() for m in share}:
+            assert [m.offset() for m in share if m.partition() == p] == [m.offset() for m in msgs if m.partition() == p]
+        assert all(m.partition() not in {x.partition() for x in s} for s in shares if s is not share for m in share)
+    assert by_partition(msgs, 1) == [msgs] and by_partition([], 2) == []
+
+
+def test_shares_written_side_by_side_count_once(clickhouse, clickhouse_url, tag) -> None:
+    """A flush over four partitions in two concurrent inserts, with re-reads and replays in the same partition
+    (as a license's messages are): raw, rollups and evidence leaves hold every event once."""
+    codec, topic = BatchCodec(), f"shares-{tag}"
+    apply_evidence(clickhouse, True)  # as the sink applies it by default
+    helper = sibling(clickhouse, clickhouse_url)
+    writer = UsageWriter(clickhouse, lambda m, r: None, helpers=[helper])
+    lics = [f"lic-{tag}-{p}" for p in range(4)]
+    firsts = [batch(lic, 30, when=WHEN) for lic in lics]
+
+    def flush(batches_per_partition: list[list[dict[str, list[Any]]]], base: int) -> None:
+        msgs = [Msg(codec.encode(b), base + j, p, topic) for p, bs in enumerate(batches_per_partition)
+                for j, b in enumerate(bs)]
+        writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})  # type: ignore[dict-item]
+    flush([[f] for f in firsts], 0)
+    replays = [[f, {k: v[:10] for k, v in f.items()}, batch(lic, 5, when=WHEN)] for f, lic in zip(firsts, lics)]
+    flush(replays, 10)
+    for lic in lics:
+        assert _count(clickhouse, lic) == (35, 35)
+        hourly = clickhouse.query("SELECT sum(events) FROM usage_hourly WHERE license_id = {l:String}",
+                                  parameters={"l": lic}).result_rows[0][0]
+        assert int(hourly) == 35
+    leaves = clickhouse.query("SELECT count(), uniqExact(entry_id) FROM evidence_leaves WHERE startsWith(log, {t:String})",
+                              parameters={"t": topic}).result_rows[0]
+    assert leaves == (140, 140)
