@@ -22,6 +22,7 @@ import pytest
 from meterstream.schemas import BatchCodec
 from meterstream.schemas.codec import zz
 from meterstream.sinks.avro_container import container
+from meterstream.sinks.clickhouse import sibling
 from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.ingest_sql import EVENT_COLUMNS, TEMPLATE, insert_settings
 from meterstream.sinks.pricing.lookup import price_key, priced_columns
@@ -50,6 +51,7 @@ PARTS: dict[str, tuple[str, str]] = {  # label: (target table, the view's query 
 }
 REAL = "the real write: usage_events + rollup views"
 REAL_LOG = "the real write, evidence log on (+ its leaf view)"
+REAL_SHARES = "the real write in 2 inserts side by side, log off"
 PREVIOUS = "previous design: stage + move (rollup views)"
 
 # The previous design (before issue 16's change), kept here to measure beside the new one.
@@ -117,14 +119,16 @@ def _teardown(clickhouse: Any) -> None:
         clickhouse.command(f"DROP TABLE IF EXISTS {table}")
 
 
-def test_write_breakdown(clickhouse: Any) -> None:
+def test_write_breakdown(clickhouse: Any, clickhouse_url: str) -> None:
     """Each part alone on the same containers, then the real write; the previous design on twin messages."""
     _setup(clickhouse)
     codec, tag = BatchCodec(), uuid.uuid4().hex[:6]
     per_flush = FLUSH_EVENTS // PER_MESSAGE
     values, twins = _messages(codec, per_flush * FLUSHES, tag), _messages(codec, per_flush * FLUSHES, tag + "p")
     logged = _messages(codec, per_flush * FLUSHES, tag + "e")
+    shared = _messages(codec, per_flush * FLUSHES, tag + "s")
     writer = UsageWriter(clickhouse, lambda m, r: None)
+    pair = UsageWriter(clickhouse, lambda m, r: None, helpers=[sibling(clickhouse, clickhouse_url)])
     parts: dict[str, list[tuple[float, float]]] = {}
     for f in range(FLUSHES):
         msgs = [Msg(v, i, i % 4, f"bench-{tag}") for i, v in enumerate(values[f * per_flush:(f + 1) * per_flush])]
@@ -140,6 +144,9 @@ def test_write_breakdown(clickhouse: Any) -> None:
         parts.setdefault(REAL_LOG, []).append(_timed(
             lambda: writer.write({codec.schema.fingerprint: (codec.schema.schema, on)})))  # type: ignore[dict-item]
         apply_evidence(clickhouse, False)
+        two = [Msg(v, i, i % 4, f"bench-{tag}s") for i, v in enumerate(shared[f * per_flush:(f + 1) * per_flush])]
+        parts.setdefault(REAL_SHARES, []).append(_timed(
+            lambda: pair.write({codec.schema.fingerprint: (codec.schema.schema, two)})))  # type: ignore[dict-item]
         old = [Msg(v, i, i % 4, f"bench-{tag}p") for i, v in enumerate(twins[f * per_flush:(f + 1) * per_flush])]
         parts.setdefault(PREVIOUS, []).append(_timed(lambda: _previous(clickhouse, writer, old, 3 * 10**12 + f)))
     _teardown(clickhouse)

@@ -26,7 +26,7 @@ from meterstream.schemas.resolve import BatchResolver
 from meterstream.sinks.avro_container import container
 from meterstream.sinks.settings import SinkSettings
 from meterstream.sinks.usage_sink import usage_sink
-from meterstream.sinks.clickhouse import connect
+from meterstream.sinks.clickhouse import connect, sibling
 from meterstream.sinks.evidence.checkpointer import checkpointer
 from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.evidence.log import Cadence, EvidenceLog
@@ -94,11 +94,13 @@ def _timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - cpu
 
 
-def _writer_round(clickhouse, codec: BatchCodec, values: list[bytes], evidence: bool, tag: str) -> dict[str, tuple[float, float]]:
-    """FLUSHES flushes through the real writer, the checkpointer's catch-up of their trees, and the raw
-    Avro insert of the same messages: (wall, CPU) seconds of each."""
+def _writer_round(clickhouse, url: str, codec: BatchCodec, values: list[bytes], evidence: bool,
+                  tag: str) -> dict[str, tuple[float, float]]:
+    """FLUSHES flushes through the real writer (as many clients as the sink's default), the checkpointer's
+    catch-up of their trees, and the raw Avro insert of the same messages: (wall, CPU) seconds of each."""
     apply_evidence(clickhouse, evidence)
-    writer, raw = UsageWriter(clickhouse, lambda m, r: None), RawAvroInsert(clickhouse)
+    helpers = [sibling(clickhouse, url) for _ in range(SinkSettings.model_fields["sink_write_threads"].default - 1)]
+    writer, raw = UsageWriter(clickhouse, lambda m, r: None, helpers=helpers), RawAvroInsert(clickhouse)
     per_flush = FLUSH_EVENTS // PER_MESSAGE
     out = {"writer": (0.0, 0.0), "tree": (0.0, 0.0), "raw": (0.0, 0.0)}
     log = EvidenceLog(LogStore(clickhouse), Signer(Ed25519PrivateKey.generate(), "bench"), Cadence(10**6, 10.0), "bench")
@@ -119,14 +121,14 @@ def _rate(n: int, took: tuple[float, float]) -> str:
     return f"{n / took[0]:,.0f} events/s, {took[1] / n * 1e6:.2f} µs CPU/event"
 
 
-def test_writer_throughput(clickhouse) -> None:
+def test_writer_throughput(clickhouse, clickhouse_url) -> None:
     """The ClickHouse side alone (the writer, rollup views included), evidence log off and on, alternating,
     each round beside the raw Avro insert of the same messages."""
     codec = BatchCodec()
     n = FLUSH_EVENTS * FLUSHES
     for rnd, evidence in enumerate((False, True, False, True)):
         tag = uuid.uuid4().hex[:6]
-        took = _writer_round(clickhouse, codec, _messages(codec, n // PER_MESSAGE, tag), evidence, tag)
+        took = _writer_round(clickhouse, clickhouse_url, codec, _messages(codec, n // PER_MESSAGE, tag), evidence, tag)
         print(f"\nwriter, evidence log {'on ' if evidence else 'off'} (round {rnd + 1}, load {os.getloadavg()[0]:.1f}): "
               f"{n} events in {FLUSHES} flushes of {FLUSH_EVENTS}: {_rate(n, took['writer'])}; "
               f"baseline raw Avro insert into a plain MergeTree: {_rate(n, took['raw'])}"
