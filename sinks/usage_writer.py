@@ -11,7 +11,7 @@ defaults (``schemas/resolve.py``). Rollup views fire on that write, so they coun
 each event once however often it was consumed or produced; so does the evidence
 log's view, which writes each new event's leaf (``evidence/leaf_sql.py``).
 
-With helper clients, a flush is cut by Kafka partition into as many shares,
+With helper clients (``sink_write_threads``), a flush is cut by Kafka partition into as many shares,
 inserted side by side (chDB runs queries of separate clients in parallel and
 releases the GIL). That stays exact because shares never hold the same event id
 or evidence log: a log is a partition, and a license (whose ids the check looks

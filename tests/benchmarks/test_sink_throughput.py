@@ -96,10 +96,10 @@ def _timed(fn: Any) -> tuple[float, float]:
 
 def _writer_round(clickhouse, url: str, codec: BatchCodec, values: list[bytes], evidence: bool,
                   tag: str) -> dict[str, tuple[float, float]]:
-    """FLUSHES flushes through the real writer (as many clients as the sink's default), the checkpointer's
+    """FLUSHES flushes through the real writer (as many clients as the sink's settings say), the checkpointer's
     catch-up of their trees, and the raw Avro insert of the same messages: (wall, CPU) seconds of each."""
     apply_evidence(clickhouse, evidence)
-    helpers = [sibling(clickhouse, url) for _ in range(SinkSettings.model_fields["sink_write_threads"].default - 1)]
+    helpers = [sibling(clickhouse, url) for _ in range(SinkSettings().sink_write_threads - 1)]
     writer, raw = UsageWriter(clickhouse, lambda m, r: None, helpers=helpers), RawAvroInsert(clickhouse)
     per_flush = FLUSH_EVENTS // PER_MESSAGE
     out = {"writer": (0.0, 0.0), "tree": (0.0, 0.0), "raw": (0.0, 0.0)}
