@@ -37,7 +37,6 @@ TEMPLATE = "usage_ingest"  # migration 0050
 _SOURCE = "{source}"
 
 
-
 def insert_settings(messages: int) -> dict[str, int]:
     """Settings of the insert of one container of ``messages`` messages (a message is a row).
 

@@ -60,7 +60,8 @@ DeadLetterFn = Callable[[Message, str], None]
 
 
 class UsageWriter:
-    """Writes flushes of usage messages in one insert each; isolates messages ClickHouse refuses."""
+    """Writes each flush of usage messages in one insert (one per share with helpers); isolates messages
+    ClickHouse refuses."""
 
     def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
                  helpers: Sequence[Client] = ()) -> None:
