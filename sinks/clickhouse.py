@@ -25,3 +25,10 @@ def connect(url: str, **settings: Any) -> Client:
     elif not url.startswith(("http://", "https://")):
         raise ConfigError(f"ClickHouse URL must start with chdb://, http:// or https://, got {url!r}")
     return clickhouse_connect.get_client(dsn=url, settings=settings or None)
+
+
+def sibling(client: Client, url: str) -> Client:
+    """Another client of the same store as ``client`` (its own connection, so queries run side by side):
+    the same chDB path for an embedded client, else ``url``."""
+    path = getattr(client, "path", None)
+    return connect(f"chdb://{path}" if isinstance(path, str) and path.startswith("/") else url)

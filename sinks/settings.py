@@ -64,6 +64,10 @@ class SinkSettings(EvidenceSettings, QueryEndpointSettings):
     sink_decisions_retention_days: int = Field(
         0, ge=0, description="Days of license_decisions kept (TTL applied at sink start); 0 keeps everything.")
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed write.")
+    sink_write_threads: int = Field(
+        1, ge=1, description="Inserts a usage flush is cut into, by Kafka partition, written side by side, each "
+                             "with its own ClickHouse client; 1 writes a flush in one insert (2: 15-30% more "
+                             "events/s for 15-30% more CPU per event, measured on 2 cores).")
 
     def consumer_names(self) -> list[str]:
         return [c.strip() for c in self.sink_consumers.split(",") if c.strip()]

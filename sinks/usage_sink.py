@@ -4,7 +4,7 @@ The sink never decodes events in Python on the normal path: ``accept`` checks
 each message's header (a usage batch of a known schema version, its event
 count) and ``write`` hands ClickHouse one Avro container of the newest schema
 version, older messages resolved to it by appending their default columns
-(see ``usage_writer``); the move drops event ids already stored, so a batch
+(see ``usage_writer``); the insert drops event ids already stored, so a batch
 re-read after a crash is not counted twice.
 """
 
@@ -21,8 +21,9 @@ from meterstream.schemas.codec import batch_count
 from meterstream.schemas.resolve import BatchResolver
 
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
-from .clickhouse import connect
+from .clickhouse import connect, sibling
 from .evidence.leaf_sql import apply_evidence
+from .ingest_sql import drop_other_versions
 from .migrations import migrate
 from .retention import apply_retention
 from .settings import SinkSettings
@@ -32,15 +33,15 @@ Fingerprint = bytes
 
 
 class UsageTarget:
-    """Usage messages, grouped by writer schema, staged and moved into ``usage_events``."""
+    """Usage messages, grouped by writer schema, written into ``usage_events`` in one insert per flush."""
 
     name = "usage"
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, helpers: Sequence[Client] = ()) -> None:
         self.registry = default_registry()
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
-        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver)
+        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
@@ -63,12 +64,16 @@ class UsageTarget:
 
 
 def usage_sink(settings: SinkSettings, client: Client | None = None) -> BatchingConsumer[Fingerprint]:
-    """The usage consumer of the sink (its ClickHouse migrated, its retention and evidence log applied)."""
+    """The usage consumer of the sink (its ClickHouse migrated, its retention, evidence log and ingest view
+    applied; the ingest views of other releases dropped), writing with ``sink_write_threads`` clients."""
     client = client or connect(settings.clickhouse_url)
     migrate(client)
     apply_retention(client, settings.sink_retention_months)
     apply_evidence(client, settings.evidence_enabled)
+    target = UsageTarget(client, [sibling(client, settings.clickhouse_url)
+                                  for _ in range(settings.sink_write_threads - 1)])
+    drop_other_versions(client)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
-                             target=UsageTarget(client), dlq_topic=settings.usage_dlq,
+                             target=target, dlq_topic=settings.usage_dlq,
                              policy=FlushPolicy(settings.sink_flush_rows, settings.sink_flush_ms,
                                                 settings.sink_retry_max_s))

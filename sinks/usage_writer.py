@@ -1,31 +1,40 @@
 """Writes one flush of usage messages to ClickHouse so that every event lands exactly once.
 
-Two statements per flush:
+One statement per flush: one Avro container (one record per Kafka message, its
+partition, offset and topic and the container's message count appended to each
+record) is inserted into this release's Null ingest table, whose view
+(``ingest_sql.py``) writes into ``usage_events`` only the events whose id is not
+stored yet (each id once), priced on the way. ClickHouse parses the Avro, not
+Python. Messages of every schema version go into one container of the newest
+batch schema: an older message's body gets its missing columns appended as
+defaults (``schemas/resolve.py``). Rollup views fire on that write, so they count
+each event once however often it was consumed or produced; so does the evidence
+log's view, which writes each new event's leaf (``evidence/leaf_sql.py``).
 
-1. *Stage*: one Avro container (one record per Kafka message, with the flush
-   id, partition and offset appended to each record) is inserted into the Null
-   table ``usage_batches_in``; its view unrolls it into ``usage_staging``.
-   ClickHouse parses the Avro, not Python. Messages of every schema version
-   go into one container of the newest batch schema: an older message's body
-   gets its missing columns appended as defaults (``schemas/resolve.py``).
-2. *Move*: one insert-select copies into ``usage_events`` only the staged events
-   whose id is not already there (and each id once), pricing them on the way.
-   Rollup views fire on this insert, so they count each event once however
-   often it was consumed or produced; so does the evidence log's view, which
-   writes each moved event's leaf (``evidence/leaf_sql.py``) in the same insert.
+With helper clients (``sink_write_threads``), a flush is cut by Kafka partition into as many shares,
+inserted side by side (chDB runs queries of separate clients in parallel and
+releases the GIL). That stays exact because shares never hold the same event id
+or evidence log: a log is a partition, and a license (whose ids the check looks
+up) lives on one partition, as the key is the license (the assumption that
+already lets several sink processes write one store). A flush commits only
+when every share is written.
 
-A container ClickHouse rejects is split in halves until the bad messages are
-isolated; they become dead letters and the rest is written.
+A container ClickHouse refuses as data is split in halves until the bad
+messages are isolated; they become dead letters and the rest is written (each
+half is its own insert, deduplicated against what the halves before it wrote).
+Any other failure (server unreachable, out of memory or disk, a missing table)
+raises SinkError, so the flush is retried and nothing is dead-lettered.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import random
+import threading
 from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 from confluent_kafka import Message
 
 from meterstream.schemas.codec import zz
@@ -33,92 +42,111 @@ from meterstream.schemas.resolve import BatchResolver
 
 from .avro_container import container
 from .errors import SinkError
-from .pricing.lookup import price_key, priced_columns
+from .ingest_sql import EVENT_COLUMNS, apply_ingest, insert_settings
 
+__all__ = ["EVENT_COLUMNS", "UsageWriter"]
 log = logging.getLogger(__name__)
 
-EVENT_COLUMNS = ("event_id, event_time, license_id, producer_id, sequence, feature, model, model_version, metric, "
-                 "quantity, status, latency_us, team, app, environment, purpose, hardware_id, region, "
-                 "input_hash, output_hash, provider, source, user_id, use_case, data_categories, sensitivity, "
-                 "trace_id, stage, decision_id, reservation_id")
-_EXTRA_FIELDS = [{"name": "flush_id", "type": "long"}, {"name": "kafka_partition", "type": "int"},
-                 {"name": "kafka_offset", "type": "long"}, {"name": "kafka_topic", "type": "string"}]
-
-MOVE_SQL = f"""
-INSERT INTO usage_events ({EVENT_COLUMNS}, unit_price, cost, currency, price_version, kafka_partition, kafka_offset,
-                          kafka_topic)
-SELECT {EVENT_COLUMNS}, {priced_columns()}, kafka_partition, kafka_offset, kafka_topic
-FROM (
-    SELECT *, {price_key()} AS price_key
-    FROM usage_staging
-    WHERE flush_id = {{flush:UInt64}}
-      AND event_id NOT IN (
-          SELECT event_id FROM usage_events
-          WHERE license_id IN (SELECT DISTINCT license_id FROM usage_staging WHERE flush_id = {{flush:UInt64}})
-            AND event_time >= (SELECT min(event_time) FROM usage_staging WHERE flush_id = {{flush:UInt64}})
-            AND event_time <= (SELECT max(event_time) FROM usage_staging WHERE flush_id = {{flush:UInt64}}))
-    ORDER BY kafka_partition, kafka_offset
-    LIMIT 1 BY event_id
-)"""
+_EXTRA_FIELDS = [{"name": "kafka_partition", "type": "int"}, {"name": "kafka_offset", "type": "long"},
+                 {"name": "kafka_topic", "type": "string"}, {"name": "container_messages", "type": "int"}]
+# ClickHouse errors that say nothing about the data: retried (SinkError), never dead-lettered.
+_NOT_THE_DATA = ("MEMORY_LIMIT_EXCEEDED", "TOO_MANY_PARTS", "TIMEOUT_EXCEEDED",
+                 "NOT_ENOUGH_SPACE", "TABLE_IS_READ_ONLY", "READONLY", "UNKNOWN_TABLE", "UNKNOWN_DATABASE",
+                 "NO_SUCH_COLUMN_IN_TABLE", "THERE_IS_NO_COLUMN", "UNKNOWN_IDENTIFIER", "TOO_MANY_SIMULTANEOUS_QUERIES",
+                 "QUERY_WAS_CANCELLED", "ABORTED", "NETWORK_ERROR", "SOCKET_TIMEOUT", "ALL_CONNECTION_TRIES_FAILED",
+                 "CANNOT_OPEN_FILE", "CANNOT_WRITE_TO_FILE_DESCRIPTOR", "KEEPER_EXCEPTION", "DEADLOCK_AVOIDED")
 
 DeadLetterFn = Callable[[Message, str], None]
 
 
 class UsageWriter:
-    """Stages and moves flushes of usage messages; isolates messages ClickHouse refuses."""
+    """Writes each flush of usage messages in one insert (one per share with helpers); isolates messages
+    ClickHouse refuses."""
 
-    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None) -> None:
+    def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
+                 helpers: Sequence[Client] = ()) -> None:
         self.client = client
+        self.clients = [client, *helpers]
         self.dead_letter = dead_letter
         self.resolver = resolver or BatchResolver()
         schema = copy.deepcopy(self.resolver.latest.schema)
         schema["fields"] = [*schema["fields"], *_EXTRA_FIELDS]
         self._container_schema = schema
+        self.table = apply_ingest(client)
 
-    def write(self, groups: dict[bytes, tuple[dict[str, Any], list[Message]]]) -> int:
-        """Write messages (grouped by writer fingerprint, as the sink accepted them); return the flush id.
+    def write(self, groups: dict[bytes, tuple[dict[str, Any], list[Message]]]) -> None:
+        """Write messages (grouped by writer fingerprint, as the sink accepted them).
 
-        Every group is staged in the newest schema, so one container carries them all.
+        Every group is written in the newest schema, so one container carries them all.
         """
-        flush_id = random.getrandbits(63)
         msgs = [m for _, group in groups.values() for m in group]
-        if msgs:
-            self._stage_isolating(flush_id, msgs)
-        try:
-            self.client.command(MOVE_SQL, parameters={"flush": flush_id})
-            self.client.command(f"ALTER TABLE usage_staging DROP PARTITION {flush_id}")
-        except Exception as exc:
-            raise SinkError(f"moving flush {flush_id} into usage_events failed: {exc}") from exc
-        return flush_id
-
-    def _stage(self, flush_id: int, msgs: Sequence[Message]) -> None:
-        tail = zz(flush_id)
-        body = self.resolver.body
-        bodies = [body(m.value() or b"") + tail + zz(m.partition()) + zz(m.offset()) + _avro_string(str(m.topic()))
-                  for m in msgs]
-        data = container(self._container_schema, bodies)
-        self.client.raw_insert("usage_batches_in", insert_block=data, fmt="Avro")
-
-    def _stage_isolating(self, flush_id: int, msgs: Sequence[Message]) -> None:
-        """Stage ``msgs``; if ClickHouse refuses them, bisect to dead-letter only the bad ones."""
-        try:
-            self._stage(flush_id, msgs)
+        shares = by_partition(msgs, len(self.clients))
+        if len(shares) <= 1:
+            for share in shares:
+                self._insert_isolating(self.client, share)
             return
-        except Exception as exc:  # noqa: BLE001 - refused data or unreachable server: told apart below
-            self._check_reachable(exc)
+        failed: list[BaseException] = []
+
+        def insert(client: Client, share: Sequence[Message]) -> None:
+            try:
+                self._insert_isolating(client, share)
+            except BaseException as exc:  # noqa: BLE001 - raised below, once every share has finished
+                failed.append(exc)
+        threads = [threading.Thread(target=insert, args=(c, s), name="usage-insert")
+                   for c, s in zip(self.clients[1:], shares[1:])]
+        for t in threads:
+            t.start()
+        insert(self.client, shares[0])
+        for t in threads:
+            t.join()
+        if failed:  # the shares written are stored: the retried flush finds their ids and skips them
+            raise failed[0]
+
+    def _insert(self, client: Client, msgs: Sequence[Message]) -> None:
+        body, tail = self.resolver.body, zz(len(msgs))
+        bodies = [body(m.value() or b"") + zz(m.partition()) + zz(m.offset()) + _avro_string(str(m.topic())) + tail
+                  for m in msgs]
+        client.raw_insert(self.table, insert_block=container(self._container_schema, bodies), fmt="Avro",
+                          settings=insert_settings(len(msgs)))
+
+    def _insert_isolating(self, client: Client, msgs: Sequence[Message]) -> None:
+        """Insert ``msgs``; if ClickHouse refuses them as data, bisect to dead-letter only the bad ones."""
+        try:
+            self._insert(client, msgs)
+            return
+        except Exception as exc:  # noqa: BLE001 - refused data or a failure of the store: told apart below
+            self._check_refusal(client, exc)
             if len(msgs) == 1:
                 self.dead_letter(msgs[0], f"rejected by ClickHouse: {_first_line(exc)}")
                 return
             log.warning("ClickHouse refused %d messages (%s); isolating the bad ones", len(msgs), _first_line(exc))
         half = len(msgs) // 2
-        self._stage_isolating(flush_id, msgs[:half])
-        self._stage_isolating(flush_id, msgs[half:])
+        self._insert_isolating(client, msgs[:half])
+        self._insert_isolating(client, msgs[half:])
 
-    def _check_reachable(self, cause: Exception) -> None:
+    def _check_refusal(self, client: Client, cause: Exception) -> None:
+        """Raise SinkError unless ``cause`` is ClickHouse refusing the data (the server answers, and the error
+        is not one of those that say nothing about the data)."""
+        if not isinstance(cause, DatabaseError) or any(f"({name})" in str(cause) for name in _NOT_THE_DATA):
+            raise SinkError(f"writing usage to ClickHouse failed: {_first_line(cause)}") from cause
         try:
-            self.client.command("SELECT 1")
+            client.command("SELECT 1")
         except Exception as exc:
             raise SinkError(f"ClickHouse unreachable: {exc}") from cause
+
+
+def by_partition(msgs: Sequence[Message], n: int) -> list[list[Message]]:
+    """``msgs`` cut into at most ``n`` non-empty shares of whole Kafka partitions, about equal in messages
+    (each partition's messages keep their order)."""
+    if n <= 1 or not msgs:
+        return [list(msgs)] if msgs else []
+    parts: dict[tuple[str, int], list[Message]] = {}
+    for m in msgs:
+        parts.setdefault((str(m.topic()), int(m.partition() or 0)), []).append(m)
+    shares: list[list[Message]] = [[] for _ in range(max(1, min(n, len(parts))))]
+    for part in sorted(parts.values(), key=len, reverse=True):
+        min(shares, key=len).extend(part)
+    return [s for s in shares if s]
 
 
 def _avro_string(text: str) -> bytes:

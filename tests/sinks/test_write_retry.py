@@ -19,17 +19,26 @@ pytestmark = pytest.mark.integration
 
 
 class FailingMoves:
-    """The real client, except that the first ``n`` moves into usage_events fail (a server outage)."""
+    """The real client, except that the first ``n`` writes into usage_events fail (a server outage): an
+    insert-select into it, or the Avro insert whose view writes it (the usage ingest table)."""
 
     def __init__(self, client: Any, n: int) -> None:
         self.client, self.left, self.failed = client, n, 0
 
+    def _fail(self) -> None:
+        self.left -= 1
+        self.failed += 1
+        raise ConnectionError("server went away")
+
     def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
         if "INSERT INTO usage_events" in sql and self.left:
-            self.left -= 1
-            self.failed += 1
-            raise ConnectionError("server went away")
+            self._fail()
         return self.client.command(sql, *args, **kwargs)
+
+    def raw_insert(self, table: str, *args: Any, **kwargs: Any) -> Any:
+        if table.startswith("usage_ingest") and self.left:
+            self._fail()
+        return self.client.raw_insert(table, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
