@@ -1,10 +1,11 @@
 """Rebuilding rollup buckets from raw events (after repricing), with the same SQL as the views.
 
-Views (migrations 0004, 0007, 0060, 0061) aggregate each insert into usage_events into
+Views (migrations 0004, 0007, 0060–0062) aggregate each insert into usage_events into
 usage_hourly (which cascades into usage_daily), usage_monthly (the only level with distinct
-hardware) and usage_spend (the spend questions' keys, source included). A rebuild therefore works
-on whole calendar months: it deletes the months' buckets at every level and re-inserts hourly,
-monthly and spend rows from the raw events; the cascade refills daily. A test checks rollups equal
+hardware; cascades into usage_license_monthly) and usage_spend (the spend questions' keys, source
+included). A rebuild therefore works on whole calendar months: it deletes the months' buckets at
+every level and re-inserts hourly, monthly and spend rows from the raw events; the cascades refill
+daily and license-monthly. A test checks rollups equal
 raw-event queries afterwards.
 """
 
@@ -33,7 +34,7 @@ SPEND = (f"INSERT INTO usage_spend (day, {SPEND_KEYS}, events, unpriced, quantit
          f"sum(quantity) AS quantity, {COST} FROM usage_events FINAL WHERE {RANGE} GROUP BY day, {SPEND_KEYS}")
 # (table, its time column as a DateTime64 expression) of every level a rebuild deletes and refills.
 LEVELS = (("usage_hourly", "hour"), ("usage_daily", "hour"), ("usage_monthly", "toDateTime64(month, 6, 'UTC')"),
-          ("usage_spend", "toDateTime64(day, 6, 'UTC')"))
+          ("usage_license_monthly", "toDateTime64(month, 6, 'UTC')"), ("usage_spend", "toDateTime64(day, 6, 'UTC')"))
 
 
 def month_start(t: datetime, add: int = 0) -> datetime:

@@ -13,8 +13,8 @@ from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import available, migrate, statements
 
 # What usage event v2, the evidence log and the cheaper rollups (0060: distinct hardware only monthly;
-# 0061: usage_spend) add; the rest was the previous release.
-V2_MIGRATIONS = {6, 7, 10, 60, 61}
+# 0061: usage_spend; 0062: usage_license_monthly) add; the rest was the previous release.
+V2_MIGRATIONS = {6, 7, 10, 60, 61, 62}
 # Per month and team, the spend usage_spend must hold after the upgrade: what usage_daily held before it
 # (January's raw events expired: its spend comes from usage_daily, under source '').
 SPEND_TOTALS = {
@@ -31,6 +31,8 @@ ROLLUP_TOTALS = {
     "usage_monthly": "SELECT license_id, month, metric, sum(events), 0, sum(quantity), sum(cost), "
                      "uniqExactMerge(hardware) FROM usage_monthly GROUP BY ALL ORDER BY ALL",
 }
+# usage_license_monthly after the upgrade must hold usage_monthly's sums (January's included).
+LICENSE_MONTHLY = "SELECT license_id, month, metric, sum(events), 0, sum(quantity), sum(cost) FROM {t} GROUP BY ALL ORDER BY ALL"
 
 
 def old_release(client: Client) -> None:
@@ -70,10 +72,11 @@ def main(path: str) -> None:
     again = migrate(client)
     keys = client.query("SELECT DISTINCT provider, use_case, stage FROM usage_hourly").result_rows
     sorting = client.query("SELECT name, sorting_key FROM system.tables WHERE database = currentDatabase() "
-                           "AND name LIKE 'usage_%ly' ORDER BY name").result_rows
+                           "AND name IN ('usage_hourly', 'usage_daily', 'usage_monthly') ORDER BY name").result_rows
     spend = totals(client, {"usage_spend": SPEND_TOTALS["usage_spend"]})["usage_spend"]
+    by_license = totals(client, {t: LICENSE_MONTHLY.format(t=t) for t in ("usage_monthly", "usage_license_monthly")})
     print(json.dumps({"before": before, "after": totals(client), "applied": applied, "again": again,
-                      "spend_before": spend_before, "spend": spend,
+                      "spend_before": spend_before, "spend": spend, "by_license": by_license,
                       "keys": [list(k) for k in keys], "sorting": [list(s) for s in sorting]}))
 
 

@@ -99,6 +99,9 @@ def assert_rollups_match_raw(client, lic: str) -> None:
                        "sum(ifNull(cost, toDecimal128(0, 18))), uniqExact(toString(hardware_id)) FROM usage_events "
                        "WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
     assert rolled == raw and rolled
+    narrow = client.query("SELECT month, metric, sum(events), sum(quantity), sum(cost) FROM usage_license_monthly "
+                          "WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
+    assert narrow == [r[:5] for r in raw]
     # usage_spend has no license key: the test's model is its own, so its rows are this license's.
     model = client.query("SELECT any(model) FROM usage_events WHERE license_id = {l:String}", parameters=p).result_rows[0][0]
     spend = client.query("SELECT day, team, source, sum(events), sum(unpriced), sum(quantity), sum(cost) FROM usage_spend "
