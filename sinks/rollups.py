@@ -1,11 +1,10 @@
 """Rebuilding rollup buckets from raw events (after repricing), with the same SQL as the views.
 
 Views (migrations 0004, 0007, 0060–0062) aggregate each insert into usage_events into
-usage_hourly (which cascades into usage_daily), usage_monthly (the only level with distinct
-hardware; cascades into usage_license_monthly) and usage_spend (the spend questions' keys, source
-included). A rebuild therefore works on whole calendar months: it deletes the months' buckets at
-every level and re-inserts hourly, monthly and spend rows from the raw events; the cascades refill
-daily and license-monthly. A test checks rollups equal
+usage_hourly, which cascades into usage_daily and usage_monthly (and that into
+usage_license_monthly), and into usage_spend (the spend questions' keys, source included). A
+rebuild therefore works on whole calendar months: it deletes the months' buckets at every level and
+re-inserts hourly and spend rows from the raw events; the cascades refill the rest. A test checks rollups equal
 raw-event queries afterwards.
 """
 
@@ -19,15 +18,10 @@ SYNC = {"mutations_sync": 2}
 RANGE = "event_time >= {a:DateTime64(6, 'UTC')} AND event_time < {b:DateTime64(6, 'UTC')}"
 KEYS = "license_id, provider, team, app, use_case, model, model_version, feature, stage, region, metric, currency"
 COST = "sum(ifNull(cost, toDecimal128(0, 18))) AS cost"
-HOURLY = (f"INSERT INTO usage_hourly (hour, {KEYS}, events, errors, unpriced, quantity, cost) "
+HOURLY = (f"INSERT INTO usage_hourly (hour, {KEYS}, events, errors, unpriced, quantity, cost, hardware) "
           f"SELECT toStartOfHour(event_time) AS hour, {KEYS}, count() AS events, countIf(status != 'ok') AS errors, "
-          f"countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, {COST} "
-          f"FROM usage_events FINAL WHERE {RANGE} GROUP BY hour, {KEYS}")
-MONTHLY_KEYS = "license_id, provider, model, use_case, stage, metric, currency"
-MONTHLY = (f"INSERT INTO usage_monthly (month, {MONTHLY_KEYS}, events, quantity, cost, hardware) "
-           f"SELECT toStartOfMonth(event_time) AS month, {MONTHLY_KEYS}, count() AS events, sum(quantity) AS quantity, "
-           f"{COST}, uniqExactState(toString(hardware_id)) AS hardware "
-           f"FROM usage_events FINAL WHERE {RANGE} GROUP BY month, {MONTHLY_KEYS}")
+          f"countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, {COST}, "
+          f"uniqExactState(toString(hardware_id)) AS hardware FROM usage_events FINAL WHERE {RANGE} GROUP BY hour, {KEYS}")
 SPEND_KEYS = "team, provider, model, source, currency"
 SPEND = (f"INSERT INTO usage_spend (day, {SPEND_KEYS}, events, unpriced, quantity, cost) "
          f"SELECT toDate(event_time) AS day, {SPEND_KEYS}, count() AS events, countIf(unit_price IS NULL) AS unpriced, "
@@ -49,6 +43,6 @@ def rebuild_rollups(client: Client, start: datetime, end: datetime) -> tuple[dat
     for table, column in LEVELS:
         client.command(f"ALTER TABLE {table} DELETE WHERE {column} >= {{a:DateTime64(6, 'UTC')}} "
                        f"AND {column} < {{b:DateTime64(6, 'UTC')}}", parameters=params, settings=SYNC)
-    for insert in (HOURLY, MONTHLY, SPEND):
+    for insert in (HOURLY, SPEND):
         client.command(insert, parameters=params)
     return a, b

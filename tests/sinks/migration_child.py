@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import available, migrate, statements
 
-# What usage event v2, the evidence log and the cheaper rollups (0060: distinct hardware only monthly;
+# What usage event v2, the evidence log and the cheaper rollups (0060: no distinct hardware per day;
 # 0061: usage_spend; 0062: usage_license_monthly) add; the rest was the previous release.
 V2_MIGRATIONS = {6, 7, 10, 60, 61, 62}
 # Per month and team, the spend usage_spend must hold after the upgrade: what usage_daily held before it
@@ -25,7 +25,7 @@ SPEND_TOTALS = {
 }
 ROLLUP_TOTALS = {
     "usage_hourly": "SELECT license_id, toStartOfMonth(hour), metric, sum(events), sum(errors), sum(quantity), "
-                    "sum(cost) FROM usage_hourly GROUP BY ALL ORDER BY ALL",
+                    "sum(cost), uniqExactMerge(hardware) FROM usage_hourly GROUP BY ALL ORDER BY ALL",
     "usage_daily": "SELECT license_id, toStartOfMonth(hour), metric, sum(events), sum(errors), sum(quantity), "
                    "sum(cost) FROM usage_daily GROUP BY ALL ORDER BY ALL",
     "usage_monthly": "SELECT license_id, month, metric, sum(events), 0, sum(quantity), sum(cost), "

@@ -81,7 +81,7 @@ def test_reprice_range_updates_raw_and_rollups(clickhouse, tag, tmp_path: Path) 
 
 def assert_rollups_match_raw(client, lic: str) -> None:
     """Hourly, daily, monthly and spend rollups give the same numbers as the same query over raw events
-    (distinct hardware is kept per month only, since migration 0060)."""
+    (distinct hardware is kept per hour and per month, not per day, since migration 0060)."""
     p = {"l": lic}
     for table, bucket in (("usage_hourly", "toStartOfHour(event_time)"),
                           ("usage_daily", "toDateTime(toStartOfDay(event_time), 'UTC')")):
@@ -92,6 +92,11 @@ def assert_rollups_match_raw(client, lic: str) -> None:
                            "sum(ifNull(cost, toDecimal128(0, 18))) FROM usage_events "
                            "WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
         assert rolled == raw, table
+    hourly = client.query("SELECT hour, uniqExactMerge(hardware) FROM usage_hourly WHERE license_id = {l:String} "
+                          "GROUP BY ALL ORDER BY ALL", parameters=p).result_rows
+    assert hourly == client.query("SELECT toStartOfHour(event_time) AS hour, uniqExact(toString(hardware_id)) "
+                                  "FROM usage_events WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL",
+                                  parameters=p).result_rows
     rolled = client.query("SELECT month, metric, sum(events), sum(quantity), sum(cost), uniqExactMerge(hardware) "
                           "FROM usage_monthly WHERE license_id = {l:String} GROUP BY ALL ORDER BY ALL",
                           parameters=p).result_rows
