@@ -19,7 +19,7 @@ from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import migrate
 from tests.benchmarks.query_data import BUSIEST, insert_events, insert_neighbours
 
-ROLLUPS = ("usage_hourly", "usage_daily", "usage_monthly", "usage_spend")
+ROLLUPS = ("usage_hourly", "usage_daily", "usage_monthly", "usage_spend", "usage_license_monthly")
 MONTH = {"start": "2026-11-01 00:00:00", "end": "2026-12-01 00:00:00"}
 DAY = {"start": "2026-11-15 00:00:00", "end": "2026-11-16 00:00:00"}
 
