@@ -1,10 +1,10 @@
 """Rebuilding rollup buckets from raw events (after repricing), with the same SQL as the views.
 
-Views in migrations 0004 and 0007 (keys) aggregate each insert into usage_events into
-usage_hourly, which cascades into usage_daily and then usage_monthly. A
-rebuild therefore works on whole calendar months: it deletes the months'
-buckets at all three levels and re-inserts the hourly rows from the raw
-events; the cascade refills daily and monthly. A test checks rollups equal
+Views (migrations 0004, 0007, 0060–0062) aggregate each insert into usage_events into
+usage_hourly, which cascades into usage_daily and usage_monthly (and that into
+usage_license_monthly), and into usage_spend (the spend questions' keys, source included). A
+rebuild therefore works on whole calendar months: it deletes the months' buckets at every level and
+re-inserts hourly and spend rows from the raw events; the cascades refill the rest. A test checks rollups equal
 raw-event queries afterwards.
 """
 
@@ -15,15 +15,20 @@ from datetime import datetime, timedelta, timezone
 from clickhouse_connect.driver.client import Client
 
 SYNC = {"mutations_sync": 2}
+RANGE = "event_time >= {a:DateTime64(6, 'UTC')} AND event_time < {b:DateTime64(6, 'UTC')}"
 KEYS = "license_id, provider, team, app, use_case, model, model_version, feature, stage, region, metric, currency"
-HOURLY_SELECT = (
-    f"SELECT toStartOfHour(event_time) AS hour, {KEYS}, count() AS events, countIf(status != 'ok') AS errors, "
-    "countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, "
-    "sum(ifNull(cost, toDecimal128(0, 18))) AS cost, "
-    "uniqExactState(toString(hardware_id)) AS hardware FROM usage_events FINAL "
-    "WHERE event_time >= {a:DateTime64(6, 'UTC')} AND event_time < {b:DateTime64(6, 'UTC')} "
-    f"GROUP BY hour, {KEYS}")
-HOURLY_COLUMNS = f"hour, {KEYS}, events, errors, unpriced, quantity, cost, hardware"
+COST = "sum(ifNull(cost, toDecimal128(0, 18))) AS cost"
+HOURLY = (f"INSERT INTO usage_hourly (hour, {KEYS}, events, errors, unpriced, quantity, cost, hardware) "
+          f"SELECT toStartOfHour(event_time) AS hour, {KEYS}, count() AS events, countIf(status != 'ok') AS errors, "
+          f"countIf(unit_price IS NULL) AS unpriced, sum(quantity) AS quantity, {COST}, "
+          f"uniqExactState(toString(hardware_id)) AS hardware FROM usage_events FINAL WHERE {RANGE} GROUP BY hour, {KEYS}")
+SPEND_KEYS = "team, provider, model, source, currency"
+SPEND = (f"INSERT INTO usage_spend (day, {SPEND_KEYS}, events, unpriced, quantity, cost) "
+         f"SELECT toDate(event_time) AS day, {SPEND_KEYS}, count() AS events, countIf(unit_price IS NULL) AS unpriced, "
+         f"sum(quantity) AS quantity, {COST} FROM usage_events FINAL WHERE {RANGE} GROUP BY day, {SPEND_KEYS}")
+# (table, its time column as a DateTime64 expression) of every level a rebuild deletes and refills.
+LEVELS = (("usage_hourly", "hour"), ("usage_daily", "hour"), ("usage_monthly", "toDateTime64(month, 6, 'UTC')"),
+          ("usage_license_monthly", "toDateTime64(month, 6, 'UTC')"), ("usage_spend", "toDateTime64(day, 6, 'UTC')"))
 
 
 def month_start(t: datetime, add: int = 0) -> datetime:
@@ -35,10 +40,9 @@ def rebuild_rollups(client: Client, start: datetime, end: datetime) -> tuple[dat
     """Recompute every rollup bucket of the calendar months overlapping [start, end); return those months."""
     a, b = month_start(start), month_start(end - timedelta(microseconds=1), 1)
     params = {"a": a, "b": b}
-    for table in ("usage_hourly", "usage_daily"):
-        client.command(f"ALTER TABLE {table} DELETE WHERE hour >= {{a:DateTime64(6, 'UTC')}} "
-                       "AND hour < {b:DateTime64(6, 'UTC')}", parameters=params, settings=SYNC)
-    client.command("ALTER TABLE usage_monthly DELETE WHERE month >= toDate({a:DateTime64(6, 'UTC')}) "
-                   "AND month < toDate({b:DateTime64(6, 'UTC')})", parameters=params, settings=SYNC)
-    client.command(f"INSERT INTO usage_hourly ({HOURLY_COLUMNS}) {HOURLY_SELECT}", parameters=params)
+    for table, column in LEVELS:
+        client.command(f"ALTER TABLE {table} DELETE WHERE {column} >= {{a:DateTime64(6, 'UTC')}} "
+                       f"AND {column} < {{b:DateTime64(6, 'UTC')}}", parameters=params, settings=SYNC)
+    for insert in (HOURLY, SPEND):
+        client.command(insert, parameters=params)
     return a, b

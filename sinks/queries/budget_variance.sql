@@ -1,9 +1,10 @@
 -- Finance: each team's spend in a month against its budget (budgets loaded by `meterstream budgets load`).
 -- variance = spend - budget (positive = over budget). Teams with spend or a budget appear.
+-- Spend from usage_spend (a rollup keyed by day and team, among others).
 -- Params: month Date (any day of the month, e.g. 2026-11-01).
 WITH spend AS (
-    SELECT team, currency, sum(cost) AS spend FROM usage_daily
-    WHERE toStartOfMonth(hour) = toStartOfMonth({month:Date}) GROUP BY team, currency),
+    SELECT team, currency, sum(cost) AS spend FROM usage_spend
+    WHERE toStartOfMonth(day) = toStartOfMonth({month:Date}) GROUP BY team, currency),
 budget AS (
     SELECT team, currency, argMax(amount, loaded_at) AS budget FROM budgets
     WHERE month = toStartOfMonth({month:Date}) GROUP BY team, currency)

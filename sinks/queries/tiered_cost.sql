@@ -3,6 +3,7 @@
 -- (up to the next tier); the per-event cost uses the first tier, so this query is the invoice
 -- figure for tiered metrics. Prices of the newest catalog version in force at the month's start.
 -- Tiers are per model across providers (catalog rows with provider = ''; the loader refuses provider tiers).
+-- Volumes from usage_license_monthly (per month, license, model, metric, currency).
 -- Params: month Date (any day of the month).
 WITH tiers AS (
     SELECT model, metric, currency, tier_from, unit_price,
@@ -13,7 +14,7 @@ WITH tiers AS (
     WHERE catalog_version = (SELECT max(catalog_version) FROM price_catalog) AND version_pattern = '*' AND provider = ''
       AND effective_from <= toStartOfMonth({month:Date}) AND effective_to > toStartOfMonth({month:Date})),
 used AS (
-    SELECT license_id, model, metric, currency, sum(quantity) AS quantity FROM usage_monthly
+    SELECT license_id, model, metric, currency, sum(quantity) AS quantity FROM usage_license_monthly
     WHERE month = toStartOfMonth({month:Date}) GROUP BY license_id, model, metric, currency)
 SELECT u.license_id AS license_id, u.model AS model, u.metric AS metric, u.currency AS currency,
        any(u.quantity) AS quantity,

@@ -19,7 +19,7 @@ from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import migrate
 from tests.benchmarks.query_data import BUSIEST, insert_events, insert_neighbours
 
-ROLLUPS = ("usage_hourly", "usage_daily", "usage_monthly")
+ROLLUPS = ("usage_hourly", "usage_daily", "usage_monthly", "usage_spend", "usage_license_monthly")
 MONTH = {"start": "2026-11-01 00:00:00", "end": "2026-12-01 00:00:00"}
 DAY = {"start": "2026-11-15 00:00:00", "end": "2026-11-16 00:00:00"}
 
@@ -43,7 +43,8 @@ def params_for(name: str, sql: str, client: Any) -> dict[str, str]:
     declared = query_pack.parameters(sql)
     window = DAY if "license" in declared else MONTH  # a license's audit question is one day of it
     known: dict[str, str] = {**window, "license": BUSIEST, "month": "2026-11-01", "start_month": "2026-09-01",
-                             "end_month": "2026-11-01", "metric": "output_tokens", "top": "20"}
+                             "end_month": "2026-11-01", "metric": "output_tokens", "top": "20",
+                             "use_case": "uc-0", "category": "customer", "at": "2026-11-15 00:00:00", "days": "30"}
     if "trace" in declared:
         known["trace"] = str(client.command(
             "SELECT trace_id FROM usage_events WHERE trace_id IS NOT NULL AND license_id = {l:String} LIMIT 1",

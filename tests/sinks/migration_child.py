@@ -12,15 +12,27 @@ from clickhouse_connect.driver.client import Client
 from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import available, migrate, statements
 
-V2_MIGRATIONS = {6, 7, 10}  # what usage event v2 and the evidence log add; the rest was the previous release
+# What usage event v2, the evidence log and the cheaper rollups (0060: no distinct hardware per day;
+# 0061: usage_spend; 0062: usage_license_monthly) add; the rest was the previous release.
+V2_MIGRATIONS = {6, 7, 10, 60, 61, 62}
+# Per month and team, the spend usage_spend must hold after the upgrade: what usage_daily held before it
+# (January's raw events expired: its spend comes from usage_daily, under source '').
+SPEND_TOTALS = {
+    "usage_daily": "SELECT toStartOfMonth(hour), team, model, '' AS source, sum(events), sum(quantity), sum(cost) "
+                   "FROM usage_daily GROUP BY ALL ORDER BY ALL",
+    "usage_spend": "SELECT toStartOfMonth(day), team, model, source, sum(events), sum(quantity), sum(cost) "
+                   "FROM usage_spend GROUP BY ALL ORDER BY ALL",
+}
 ROLLUP_TOTALS = {
     "usage_hourly": "SELECT license_id, toStartOfMonth(hour), metric, sum(events), sum(errors), sum(quantity), "
                     "sum(cost), uniqExactMerge(hardware) FROM usage_hourly GROUP BY ALL ORDER BY ALL",
     "usage_daily": "SELECT license_id, toStartOfMonth(hour), metric, sum(events), sum(errors), sum(quantity), "
-                   "sum(cost), uniqExactMerge(hardware) FROM usage_daily GROUP BY ALL ORDER BY ALL",
+                   "sum(cost) FROM usage_daily GROUP BY ALL ORDER BY ALL",
     "usage_monthly": "SELECT license_id, month, metric, sum(events), 0, sum(quantity), sum(cost), "
                      "uniqExactMerge(hardware) FROM usage_monthly GROUP BY ALL ORDER BY ALL",
 }
+# usage_license_monthly after the upgrade must hold usage_monthly's sums (January's included).
+LICENSE_MONTHLY = "SELECT license_id, month, metric, sum(events), 0, sum(quantity), sum(cost) FROM {t} GROUP BY ALL ORDER BY ALL"
 
 
 def old_release(client: Client) -> None:
@@ -46,21 +58,25 @@ def old_release(client: Client) -> None:
                    settings={"mutations_sync": 2})
 
 
-def totals(client: Client) -> dict[str, list[list[str]]]:
+def totals(client: Client, queries: dict[str, str] = ROLLUP_TOTALS) -> dict[str, list[list[str]]]:
     return {t: [[str(v) for v in r] for r in client.query(sql).result_rows]
-            for t, sql in ROLLUP_TOTALS.items()}
+            for t, sql in queries.items()}
 
 
 def main(path: str) -> None:
     client = connect(f"chdb://{path}")
     old_release(client)
     before = totals(client)
+    spend_before = totals(client, {"usage_daily": SPEND_TOTALS["usage_daily"]})["usage_daily"]
     applied = migrate(client)
     again = migrate(client)
     keys = client.query("SELECT DISTINCT provider, use_case, stage FROM usage_hourly").result_rows
     sorting = client.query("SELECT name, sorting_key FROM system.tables WHERE database = currentDatabase() "
-                           "AND name LIKE 'usage_%ly' ORDER BY name").result_rows
+                           "AND name IN ('usage_hourly', 'usage_daily', 'usage_monthly') ORDER BY name").result_rows
+    spend = totals(client, {"usage_spend": SPEND_TOTALS["usage_spend"]})["usage_spend"]
+    by_license = totals(client, {t: LICENSE_MONTHLY.format(t=t) for t in ("usage_monthly", "usage_license_monthly")})
     print(json.dumps({"before": before, "after": totals(client), "applied": applied, "again": again,
+                      "spend_before": spend_before, "spend": spend, "by_license": by_license,
                       "keys": [list(k) for k in keys], "sorting": [list(s) for s in sorting]}))
 
 

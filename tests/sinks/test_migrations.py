@@ -19,7 +19,11 @@ def test_upgrade_keeps_rollup_totals_even_of_expired_raw_months(tmp_path: Path) 
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["before"]["usage_monthly"] and any(r[1].startswith("2026-01") for r in got["before"]["usage_monthly"])
     assert got["after"] == got["before"]  # January's totals survive though its raw events are gone
-    assert got["applied"] == ["0006_usage_v2.sql", "0007_rollup_keys_v2.sql", "0010_evidence_log.sql"]
+    assert got["applied"] == ["0006_usage_v2.sql", "0007_rollup_keys_v2.sql", "0010_evidence_log.sql",
+                              "0060_rollup_daily_without_hardware.sql", "0061_usage_spend.sql",
+                              "0062_usage_license_monthly.sql"]
+    assert got["spend"] == got["spend_before"] and got["spend"]  # usage_spend filled, January included
+    assert got["by_license"]["usage_license_monthly"] == got["by_license"]["usage_monthly"]
     assert got["again"] == []
     assert got["keys"] == [["", "", ""]]
     for _, key in got["sorting"]:

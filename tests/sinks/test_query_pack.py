@@ -257,3 +257,29 @@ def test_top_licenses_by_usage_equals_the_hourly_answer(clickhouse, known, start
     cols, rows = query_pack.run(clickhouse, TOP_BY_USAGE_HOURLY, params)
     want = [r for r in (dict(zip(cols, row)) for row in rows) if known["tag"] in r["license_id"]]
     assert got == want and got  # every range holds some of the known events
+
+
+# spend_by_provider_model as it read before usage_spend: over raw events, the reference its answers must
+# equal whether the range is read from usage_spend (whole days) or from raw events (any other range).
+SPEND_BY_PROVIDER_RAW = """
+SELECT provider, model, team, source, currency, count() AS events, sum(quantity) AS quantity,
+       sum(ifNull(cost, toDecimal128(0, 18))) AS spend, countIf(unit_price IS NULL) AS unpriced
+FROM usage_events
+WHERE event_time >= {start:DateTime} AND event_time < {end:DateTime}
+GROUP BY provider, model, team, source, currency
+ORDER BY provider, model, team, source, currency"""
+
+
+@pytest.mark.parametrize("start, end", [
+    ("2026-12-01 00:00:00", "2027-01-01 00:00:00"),  # whole days: read from usage_spend
+    ("2026-11-01 00:00:00", "2027-01-01 00:00:00"),  # whole days over two months
+    ("2026-12-02 00:00:00", "2026-12-02 12:00:00"),  # part of a day: raw events
+    ("2026-11-30 23:59:59", "2027-01-01 00:00:00"),  # starts a second before a day: raw events
+])
+def test_spend_by_provider_model_equals_the_raw_answer(clickhouse, pipelines, known, start: str, end: str) -> None:
+    params = {"start": start, "end": end}
+    mine = (pipelines["team"], known["ta"], known["tb"])
+    got = [r for r in _run(clickhouse, "spend_by_provider_model", **params) if r["team"] in mine]
+    cols, rows = query_pack.run(clickhouse, SPEND_BY_PROVIDER_RAW, params)
+    want = [r for r in (dict(zip(cols, row)) for row in rows) if r["team"] in mine]
+    assert got == want and got
