@@ -32,6 +32,7 @@ from meterstream.kafka.topics import TopicSpec, changelog_topics, ensure_topics,
 from meterstream.schemas import BatchCodec, RecordCodec, bulk
 
 from .access import Gate
+from .batch_delivery import MeteringApp
 from .decisions import DecisionLog
 from .governance.agents import BUDGET_TABLE, wire_governance
 from .key_index import Follower, KeyIndex
@@ -62,7 +63,8 @@ def rules_from(settings: ProcessorSettings) -> MeteringRules:
 
 
 def _faust_app(settings: ProcessorSettings) -> faust.App:
-    return faust.App(
+    app_class = MeteringApp if settings.processor_batch_delivery else faust.App
+    return app_class(
         settings.processor_app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
         store=settings.processor_store,
