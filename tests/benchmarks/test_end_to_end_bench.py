@@ -39,6 +39,7 @@ from meterstream.producers import Meter
 from meterstream.stream_processors.license.admin import LicenseAdmin
 from meterstream.stream_processors.license.terms import LicenseTerms, quota
 from tests.benchmarks.e2e_producer import OUTPUT_TOKENS, license_ids
+from tests.benchmarks.test_processor_benchmark import cpu_seconds
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -142,7 +143,8 @@ def _rate(n: float, seconds: float) -> str:
 
 
 def report(prods: list[dict[str, Any]], first_us: int, worker_done_s: float, stats: dict[str, Any],
-           warm_messages: int, events: dict[str, Any], alerts: dict[str, Any], load: tuple[float, float]) -> None:
+           warm_messages: int, events: dict[str, Any], alerts: dict[str, Any], load: tuple[float, float],
+           worker_cpu_s: float) -> None:
     e2e_s = events["last_ms"] / 1000 - first_us / 1e6
     prod_s = max(p["flushed_s"] for p in prods)
     lat = stats["latency_ms"]
@@ -156,6 +158,8 @@ def report(prods: list[dict[str, Any]], first_us: int, worker_done_s: float, sta
     messages = stats["messages"] - warm_messages
     print(f"{'  processor: first record() → all counted':<44}{_rate(EVENTS, worker_done_s):>24}"
           f"   (±0.5 s polling; {messages:,} messages, {EVENTS / max(messages, 1):,.0f} events each)")
+    print(f"{'  processor: worker process CPU':<44}{worker_cpu_s / EVENTS * 1e6:>18,.2f} µs/event"
+          f"   ({worker_cpu_s / max(messages, 1) * 1e6:,.0f} µs per message, all threads, idle time included)")
     print(f"{'  baseline: producers alone (record → acked)':<44}{_rate(EVENTS, prod_s):>24}"
           f"   (CPU {sum(p['cpu_s'] for p in prods) / EVENTS * 1e6:.2f} µs/event over {PRODUCERS} processes)")
     print(f"{'event → quota state p50 / p99':<44}{lat['p50']:>11,.0f} / {lat['p99']:,.0f} ms   "
@@ -177,12 +181,13 @@ def test_end_to_end(kafka_env: dict[str, str], topics: Topics, admin: LicenseAdm
         worker = start_worker("e2e")
         warm_up(kafka_env, worker.url, topics, tmp_path / "warm-spool")
         warm_messages = get_json(f"{worker.url}/v1/stats?reset_latency=1")["messages"]
-        load0 = os.getloadavg()[0]
+        load0, cpu0 = os.getloadavg()[0], cpu_seconds(worker.proc.pid)
         prods = run_producers(kafka_env, tmp_path)
         first_us = min(p["first_us"] for p in prods)
         wait_for(lambda: get_json(f"{worker.url}/v1/stats")["counted"] >= LICENSES + EVENTS, 600, interval=0.5,
                  what="every event counted")
         worker_done_s = time.time() - first_us / 1e6
+        worker_cpu_s = cpu_seconds(worker.proc.pid) - cpu0
         stats = get_json(f"{worker.url}/v1/stats")
         bootstrap = kafka_env["METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"]
         for topic, group in ((topics.usage, kafka_env["METERSTREAM_SINK_GROUP"]),
@@ -195,4 +200,4 @@ def test_end_to_end(kafka_env: dict[str, str], topics: Topics, admin: LicenseAdm
     events, alerts = stored_figures(url, first_us)
     assert (events["n"], events["ids"]) == (EVENTS, EVENTS)
     assert alerts["joined"] == LICENSES * len(THRESHOLDS), alerts
-    report(prods, first_us, worker_done_s, stats, warm_messages, events, alerts, (load0, os.getloadavg()[0]))
+    report(prods, first_us, worker_done_s, stats, warm_messages, events, alerts, (load0, os.getloadavg()[0]), worker_cpu_s)
