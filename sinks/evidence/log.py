@@ -62,17 +62,22 @@ class EvidenceLog:
         self._extend_all(names)
         return [cp for cp in (self.maybe_checkpoint(name) for name in names) if cp is not None]
 
+    def unsigned(self) -> set[str]:
+        """The logs loaded here whose tree grew past their last checkpoint (the time cadence may be due)."""
+        return {name for name, st in self.logs.items() if st.tree.size > st.signed_size}
+
     def _state(self, name: str) -> _Log:
         if name not in self.logs:
             self.logs[name] = load_state(self.store, name)
         return self.logs[name]
 
     def _extend_all(self, names: Iterable[str]) -> None:
-        """Extend the trees of these logs with the leaves stored since (one query; tiles hashed in ClickHouse)."""
+        """Extend the trees of these logs with the leaves stored since (tiles hashed in ClickHouse; a log with no new
+        leaves costs only its share of one count)."""
         states = {name: self._state(name) for name in names}
-        found = self.store.advance({name: st.base for name, st in states.items()})
-        for name, st in states.items():
-            tiles, partial = found[name]
+        found = self.store.advance({name: (st.base, len(st.tree.pending)) for name, st in states.items()})
+        for name, (tiles, partial) in found.items():
+            st = states[name]
             tiles = [Tile(st.tree.tiles + t.index, t.hash, t.last, t.max_time) for t in tiles]
             self.store.insert_tiles(name, tiles)  # before the state moves on: a failed write is retried whole
             for t in tiles:
