@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from clickhouse_connect.driver.client import Client
 
@@ -118,15 +118,18 @@ class LogStore:
             "FROM evidence_tiles FINAL WHERE log = {log:String} ORDER BY tile_index", parameters={"log": log}).result_rows
         return [Tile(int(n), _bytes(h), (int(o), str(i)), int(t)) for n, h, o, i, t in rows]
 
-    def insert_tiles(self, log: str, tiles: Sequence[Tile]) -> None:
-        if tiles:
-            self.client.insert("evidence_tiles", [[log, t.index, t.hash, t.last[0], t.last[1], from_micros(t.max_time)]
-                                                  for t in tiles],
+    def insert_tiles(self, tiles: Mapping[str, Sequence[Tile]]) -> None:
+        """The new tiles of these logs, in one insert (each insert is a part to write and merge)."""
+        rows = [[log, t.index, t.hash, t.last[0], t.last[1], from_micros(t.max_time)]
+                for log, new in tiles.items() for t in new]
+        if rows:
+            self.client.insert("evidence_tiles", rows,
                                column_names=["log", "tile_index", "hash", "last_offset", "last_entry_id", "max_time"])
 
-    def insert_checkpoint(self, cp: StoredCheckpoint) -> None:
-        self.client.insert("evidence_checkpoints", [[cp.log, cp.origin, cp.size, cp.root, cp.note]],
-                           column_names=["log", "origin", "tree_size", "root_hash", "note"])
+    def insert_checkpoints(self, cps: Sequence[StoredCheckpoint]) -> None:
+        if cps:
+            self.client.insert("evidence_checkpoints", [[cp.log, cp.origin, cp.size, cp.root, cp.note] for cp in cps],
+                               column_names=["log", "origin", "tree_size", "root_hash", "note"])
 
     def checkpoints(self, log: str) -> list[StoredCheckpoint]:
         rows = self.client.query(
