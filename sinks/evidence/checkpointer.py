@@ -3,7 +3,9 @@
 Runs beside the consumers in ``meterstream sink`` (its own ClickHouse client).
 Leaves are already durable, exactly once, when a batch is committed (they are
 written by the batch's own insert), so the trees and checkpoints can follow a
-second behind without weakening anything: this thread wakes every second,
+second behind without weakening anything: this thread wakes every second
+(or, after a long round, ``DUTY`` times that round's duration later, so its fixed
+per-round cost is spread over more leaves when the writers keep it busy),
 extends the logs the process's writers touched since (``touched.py``), those
 not yet signed to their end, and every ``FULL_S`` seconds every log in the
 store (ClickHouse hashes complete tiles), and signs a checkpoint of a log once
@@ -30,6 +32,7 @@ from .touched import TouchedLogs, touched_logs
 log = logging.getLogger(__name__)
 TICK_S = 1.0
 FULL_S = 60.0  # how often every log in the store is listed and visited, written by this process or not
+DUTY = 4.0  # after a round of t seconds, wait at least DUTY * t: the checkpointer takes at most ~1/5 of the time
 
 
 class Checkpointer:
@@ -44,8 +47,11 @@ class Checkpointer:
         self._listed_at: float | None = None  # when every log was last visited; None: never yet
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.tick_s):
+        wait = self.tick_s
+        while not stop.wait(wait):
+            started = time.monotonic()
             self.round()
+            wait = max(self.tick_s, DUTY * (time.monotonic() - started))
         self.round(final=True)
 
     def round(self, final: bool = False) -> None:
