@@ -25,8 +25,8 @@ from clickhouse_connect.driver.client import Client
 
 from ..settings import EvidenceSettings
 from .log import EvidenceLog
-from .store import StoredCheckpoint
 from .runtime import evidence_log
+from .store import StoredCheckpoint
 from .touched import TouchedLogs, touched_logs
 
 log = logging.getLogger(__name__)
