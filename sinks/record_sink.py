@@ -19,6 +19,7 @@ from meterstream.schemas import RecordCodec
 from .batching import SKIP, BatchingConsumer, FlushPolicy, Invalid, Item, Row, Skip, batching_consumer
 from .errors import SinkError
 from .evidence.record_log import RecordLog
+from .evidence.touched import touched_logs
 from .settings import SinkSettings
 
 RowFn = Callable[[dict[str, Any]], list[Any]]
@@ -113,7 +114,8 @@ def record_sink(settings: SinkSettings, client: Client, *, topic: str, group_suf
 
 def alerts_sink(settings: SinkSettings, client: Client) -> BatchingConsumer[list[Any]]:
     log = RecordLog(client, kind="alert.v1", record=lambda row: dict(zip(ALERT_COLUMNS, row)), id_field="alert_id",
-                    time_field="created_at") if settings.evidence_enabled else None
+                    time_field="created_at", touched=touched_logs(settings.clickhouse_url)
+                    ) if settings.evidence_enabled else None
     return record_sink(settings, client, topic=settings.alerts, group_suffix="alerts", dlq_topic=settings.alerts_dlq,
                        target=RecordTarget(client, subject="alert", table="alerts", columns=ALERT_COLUMNS,
                                            row=alert_row, evidence=log))

@@ -23,6 +23,7 @@ from meterstream.schemas.resolve import BatchResolver
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
 from .clickhouse import connect, sibling
 from .evidence.leaf_sql import apply_evidence
+from .evidence.touched import TouchedLogs, touched_logs
 from .ingest_sql import drop_other_versions
 from .migrations import migrate
 from .retention import apply_retention
@@ -37,8 +38,9 @@ class UsageTarget:
 
     name = "usage"
 
-    def __init__(self, client: Client, helpers: Sequence[Client] = ()) -> None:
+    def __init__(self, client: Client, helpers: Sequence[Client] = (), touched: TouchedLogs | None = None) -> None:
         self.registry = default_registry()
+        self.touched = touched  # told the evidence logs (topic/partition) each flush wrote, for the checkpointer
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
         self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers)
@@ -60,6 +62,8 @@ class UsageTarget:
             group[1].append(item.msg)
         self._refused = []
         self.writer.write(groups)
+        if self.touched is not None:
+            self.touched.add({f"{i.msg.topic()}/{i.msg.partition()}" for i in items})
         return self._refused
 
 
@@ -71,7 +75,8 @@ def usage_sink(settings: SinkSettings, client: Client | None = None) -> Batching
     apply_retention(client, settings.sink_retention_months)
     apply_evidence(client, settings.evidence_enabled)
     target = UsageTarget(client, [sibling(client, settings.clickhouse_url)
-                                  for _ in range(settings.sink_write_threads - 1)])
+                                  for _ in range(settings.sink_write_threads - 1)],
+                         touched_logs(settings.clickhouse_url) if settings.evidence_enabled else None)
     drop_other_versions(client)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
                              target=target, dlq_topic=settings.usage_dlq,

@@ -60,7 +60,11 @@ class EvidenceLog:
         """Extend the trees of these logs (default: every log in the store); sign those the cadence says."""
         names = self.store.logs() if logs is None else sorted(set(logs))
         self._extend_all(names)
-        return [cp for cp in (self.maybe_checkpoint(name) for name in names) if cp is not None]
+        return self._sign(names, force=False)
+
+    def unsigned(self) -> set[str]:
+        """The logs loaded here whose tree grew past their last checkpoint (the time cadence may be due)."""
+        return {name for name, st in self.logs.items() if st.tree.size > st.signed_size}
 
     def _state(self, name: str) -> _Log:
         if name not in self.logs:
@@ -68,47 +72,53 @@ class EvidenceLog:
         return self.logs[name]
 
     def _extend_all(self, names: Iterable[str]) -> None:
-        """Extend the trees of these logs with the leaves stored since (one query; tiles hashed in ClickHouse)."""
+        """Extend the trees of these logs with the leaves stored since (tiles hashed in ClickHouse; a log with no new
+        leaves costs only its share of one count; the new tiles of every log are stored in one insert)."""
         states = {name: self._state(name) for name in names}
-        found = self.store.advance({name: st.base for name, st in states.items()})
-        for name, st in states.items():
-            tiles, partial = found[name]
-            tiles = [Tile(st.tree.tiles + t.index, t.hash, t.last, t.max_time) for t in tiles]
-            self.store.insert_tiles(name, tiles)  # before the state moves on: a failed write is retried whole
-            for t in tiles:
+        found = self.store.advance({name: (st.base, len(st.tree.pending)) for name, st in states.items()})
+        tiles = {name: [Tile(states[name].tree.tiles + t.index, t.hash, t.last, t.max_time) for t in new]
+                 for name, (new, _) in found.items()}
+        self.store.insert_tiles(tiles)  # before any state moves on: a failed write is retried whole
+        for name, (_, partial) in found.items():
+            st = states[name]
+            for t in tiles[name]:
                 st.tree.add_tile(t.hash)
             st.tree.pending = partial
-            if tiles:
-                st.base = tiles[-1].last
+            if tiles[name]:
+                st.base = tiles[name][-1].last
 
     def maybe_checkpoint(self, name: str, force: bool = False) -> StoredCheckpoint | None:
-        """Sign and store (and publish) a checkpoint when the cadence says so, or ``force`` and it grew."""
-        st = self._state(name)
-        grown = st.tree.size - st.signed_size
-        due = grown >= self.cadence.events or time.monotonic() - st.signed_at >= self.cadence.seconds
-        if grown <= 0 or not (due or force):
-            return None
-        origin, root = origin_of(self.origin_prefix, name), st.tree.root()
-        cp = StoredCheckpoint(name, origin, st.tree.size, root, self.signer.checkpoint(origin, st.tree.size, root))
-        self.store.insert_checkpoint(cp)
-        st.signed_size, st.signed_at = cp.size, time.monotonic()
-        if self.publish is not None:
-            try:
-                self.publish(origin, cp.note)
-            except Exception as exc:  # noqa: BLE001 - the checkpoint is stored; witnesses can also read the table
-                log.warning("could not publish checkpoint %s size %d: %s", origin, cp.size, exc)
-        return cp
+        """Sign and store (and publish) a checkpoint of one log when the cadence says so, or ``force`` and it grew."""
+        signed = self._sign([name], force)
+        return signed[0] if signed else None
+
+    def _sign(self, names: Iterable[str], force: bool) -> list[StoredCheckpoint]:
+        """Sign the logs that grew and are due (or ``force``), store their checkpoints in one insert, publish them."""
+        now, cps = time.monotonic(), []
+        for name in names:
+            st = self._state(name)
+            grown = st.tree.size - st.signed_size
+            due = grown >= self.cadence.events or now - st.signed_at >= self.cadence.seconds
+            if grown > 0 and (due or force):
+                origin, root = origin_of(self.origin_prefix, name), st.tree.root()
+                cps.append(StoredCheckpoint(name, origin, st.tree.size, root,
+                                            self.signer.checkpoint(origin, st.tree.size, root)))
+        self.store.insert_checkpoints(cps)
+        for cp in cps:
+            st = self.logs[cp.log]
+            st.signed_size, st.signed_at = cp.size, now
+            if self.publish is not None:
+                try:
+                    self.publish(cp.origin, cp.note)
+                except Exception as exc:  # noqa: BLE001 - the checkpoint is stored; witnesses can also read the table
+                    log.warning("could not publish checkpoint %s size %d: %s", cp.origin, cp.size, exc)
+        return cps
 
     def checkpoint_all(self, logs: Iterable[str] | None = None) -> list[StoredCheckpoint]:
         """Catch up every log in the store (or these) and sign those that grew since their last checkpoint."""
-        out = []
         names = self.store.logs() if logs is None else sorted(set(logs))
         self._extend_all(names)
-        for name in names:
-            cp = self.maybe_checkpoint(name, force=True)
-            if cp is not None:
-                out.append(cp)
-        return out
+        return self._sign(names, force=True)
 
 
 def load_state(store: LogStore, name: str) -> _Log:

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
 from .store import EPOCH, from_micros
+from .touched import TouchedLogs
 from .verify import leaf_bytes, leaf_hash
 
 LEAF_COLUMNS = ["log", "kafka_offset", "entry_id", "kind", "license_id", "entry_time", "leaf_hash"]
@@ -39,9 +40,10 @@ def micros(value: Any) -> int:
 class RecordLog:
     """Appends the leaves of one kind of record to the logs of their topic partitions."""
 
-    def __init__(self, client: Client, *, kind: str, record: RecordFn, id_field: str, time_field: str) -> None:
+    def __init__(self, client: Client, *, kind: str, record: RecordFn, id_field: str, time_field: str,
+                 touched: TouchedLogs | None = None) -> None:
         self.client, self.kind, self.record = client, kind, record
-        self.id_field, self.time_field = id_field, time_field
+        self.id_field, self.time_field, self.touched = id_field, time_field, touched
 
     def append(self, items: Sequence[tuple[Message, Any]]) -> None:
         by_log: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
@@ -51,6 +53,8 @@ class RecordLog:
             seen.setdefault(str(rec[self.id_field]), (int(msg.offset() or 0), rec))  # first delivery wins
         for log, records in by_log.items():
             self._append_log(log, records)
+        if self.touched is not None:
+            self.touched.add(by_log)
 
     def _append_log(self, log: str, records: dict[str, tuple[int, dict[str, Any]]]) -> None:
         client = self.client
