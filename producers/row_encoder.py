@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from meterstream.schemas import BatchCodec
-from meterstream.schemas.codec import encode_column, event_defaults
+from meterstream.schemas.codec import encode_column, event_defaults, zz
 
 from .layout import EXTRA, EXTRA_FIELDS, NO_EXTRA, ROW_FIELDS, ROW_WIDTH, TIME
+from .varints import sequence_items, time_items
 
 # Where a field's column comes from: a row slot, a tuple slot of the rows' ``extra``, or the batch.
 ROW, EXTRA_SLOT, LICENSE, PRODUCER, SEQUENCE, EVENT_TIME, CONSTANT = range(7)
@@ -80,10 +81,14 @@ class RowEncoder:
                 parts.append(self._constant(number, kind, self.producer_id, n))
                 continue
             elif source == SEQUENCE:
-                parts.append(encode_column(kind, range(seq, seq + n)))
+                parts.append(_framed(sequence_items(seq, n), n) if seq >= 0
+                             else encode_column(kind, range(seq, seq + n)))
                 continue
             elif source == EVENT_TIME:
-                parts.append(encode_column(kind, [t // 1000 for t in flat[TIME::ROW_WIDTH]]))  # ns → µs
+                ns = flat[TIME::ROW_WIDTH]
+                times = time_items(ns)
+                parts.append(encode_column(kind, [t // 1000 for t in ns]) if times is None  # ns → µs
+                             else _framed(times, n))
                 continue
             else:
                 parts.append(self._constant(number, kind, default, n))
@@ -106,3 +111,8 @@ class RowEncoder:
                 self._columns.clear()
             out = self._columns[key] = encode_column(kind, [value] * n)
         return out
+
+
+def _framed(items: bytes, n: int) -> bytes:
+    """An array of n encoded items as ``encode_column`` frames it: one block with its byte size."""
+    return b"".join((zz(-n), zz(len(items)), items, b"\x00"))
