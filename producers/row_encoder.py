@@ -5,7 +5,8 @@ Byte for byte what ``BatchCodec.encode`` writes for the columns ``BatchBuilder.c
 its 30 columns as one value throughout (license, producer, model, team, every v2 default...),
 and such a column is found with one C-speed ``count`` and taken whole from a cache keyed by
 (field, value, events), instead of being built as a list and walked by the general encoder.
-At the default linger a batch holds ~100-200 events, so this per-column cost is per event too.
+A batch holds from ~20 events (a paced service at the default linger) up to ``batch_max_events``
+(a busy one), so at the low end this per-column cost is a large part of the per-event cost.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .varints import sequence_items, time_items
 
 # Where a field's column comes from: a row slot, a tuple slot of the rows' ``extra``, or the batch.
 ROW, EXTRA_SLOT, LICENSE, PRODUCER, SEQUENCE, EVENT_TIME, CONSTANT = range(7)
-CACHE_LIMIT = 4096  # whole encoded columns kept; cleared when full (a few MB at most)
+CACHE_BYTES = 8 << 20  # encoded columns kept; the cache is emptied when they would take more
 
 Step = tuple[int, str, int, int, Any]  # (source, column kind, slot, field number, default)
 
@@ -34,6 +35,7 @@ class RowEncoder:
         self.producer_id = producer_id
         self.steps = self._steps(codec, defaults, extra_defaults)
         self._columns: dict[tuple[int, Any, int], bytes] = {}
+        self._cached_bytes = 0
 
     @staticmethod
     def _steps(codec: BatchCodec, defaults: dict[str, Any], extra_defaults: dict[str, Any]) -> list[Step]:
@@ -107,9 +109,12 @@ class RowEncoder:
         key = (number, value, n)
         out = self._columns.get(key)
         if out is None:
-            if len(self._columns) >= CACHE_LIMIT:
+            out = encode_column(kind, [value] * n)
+            if self._cached_bytes + len(out) > CACHE_BYTES:
                 self._columns.clear()
-            out = self._columns[key] = encode_column(kind, [value] * n)
+                self._cached_bytes = 0
+            self._columns[key] = out
+            self._cached_bytes += len(out)
         return out
 
 

@@ -26,10 +26,11 @@ TIME_NS_LIMIT = (1 << _S) // 1000  # ~2269-04-01 in ns; validated times end at 2
 _US_LO, _US_HI = 1 << 48, 1 << 55
 _TIME_NS_LO = _US_LO * 1000
 _LANES: dict[int, tuple[int, list[int], int]] = {}
+_LANES_KEPT = 1 << 16  # lanes' masks kept in all (160 bytes a lane: ~10 MB); emptied beyond
 
 CHUNK = 4096  # a multiple of 4096 divides every varint length boundary above 64 (2**13, 2**20, 2**27...)
 _CHUNKS: dict[int, bytes] = {}
-_CHUNK_LIMIT = 256
+_CHUNK_LIMIT = 256  # chunks kept (3-4 bytes a number in the usual ranges: ~4 MB)
 
 
 def _lane_masks(n: int) -> tuple[int, list[int], int]:
@@ -40,9 +41,10 @@ def _lane_masks(n: int) -> tuple[int, list[int], int]:
         rep = ((1 << (128 * n)) - 1) // ((1 << 128) - 1)  # bit 0 of every lane
         cont = int.from_bytes(b"\x80" * 7, "little")
         masks = (((1 << 56) - 2) * rep, [(0x7F << (7 * k)) * rep for k in range(8)], cont * rep)
-        if len(_LANES) > 64:
+        if sum(_LANES) + n > _LANES_KEPT:
             _LANES.clear()
-        _LANES[n] = masks
+        if n <= _LANES_KEPT:
+            _LANES[n] = masks
     return masks
 
 

@@ -73,3 +73,21 @@ def test_constant_columns_come_back_from_the_cache_unchanged(offline_meter: Call
         meter._queues["lic-1"].clear()
         seq = builder.next_seq.get("lic-1", 0)
         assert builder.build("lic-1", flat) == builder.codec.encode(builder.columns("lic-1", flat, seq))
+
+
+def test_the_column_cache_stays_within_its_byte_bound(offline_meter: Callable[..., Meter],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from meterstream.producers import row_encoder
+
+    monkeypatch.setattr(row_encoder, "CACHE_BYTES", 4096)
+    meter = offline_meter(model="m")
+    builder = BatchBuilder(meter.settings, "p")
+    for n in range(1, 60):
+        for i in range(n):
+            meter.record("lic-1", "inferences", i, feature=f"feature-{n}")
+        flat = list(meter._queues["lic-1"])
+        meter._queues["lic-1"].clear()
+        seq = builder.next_seq.get("lic-1", 0)
+        assert builder.build("lic-1", flat) == builder.codec.encode(builder.columns("lic-1", flat, seq))
+        assert builder.encoder._cached_bytes <= 4096
+        assert builder.encoder._cached_bytes == sum(map(len, builder.encoder._columns.values()))
