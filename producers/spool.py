@@ -80,20 +80,12 @@ def decode_headers(data: bytes) -> Headers:
 
 def frame(key: bytes, value: bytes, headers: Headers | None = None) -> bytes:
     """The bytes of one record (MAGIC2 framing when it carries headers)."""
-    return b"".join(frame_parts(key, value, headers))
-
-
-def frame_parts(key: bytes, value: bytes, headers: Headers | None = None) -> tuple[bytes, bytes, bytes]:
-    """``frame()`` as (record head, the payload up to the value, the value): written with one
-    ``writev``, the value (a whole batch) is not copied twice; the CRC runs on over the parts."""
     if not headers:
-        lead = struct.pack("<H", len(key)) + key
-        magic = MAGIC
-    else:
-        blob = encode_headers(headers)
-        lead = struct.pack("<H", len(key)) + key + struct.pack("<I", len(blob)) + blob
-        magic = MAGIC2
-    return _HEAD.pack(magic, len(lead) + len(value), zlib.crc32(value, zlib.crc32(lead))), lead, value
+        payload = struct.pack("<H", len(key)) + key + value
+        return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    blob = encode_headers(headers)
+    payload = struct.pack("<H", len(key)) + key + struct.pack("<I", len(blob)) + blob + value
+    return _HEAD.pack(MAGIC2, len(payload), zlib.crc32(payload)) + payload
 
 
 @dataclass
@@ -221,19 +213,17 @@ class Spool:
 
     def append(self, key: bytes, value: bytes, headers: Headers | None = None) -> Pos:
         """Write one record (not yet fsynced); raise SpoolFullError beyond ``max_bytes``."""
-        parts = frame_parts(key, value, headers)
-        size = len(parts[0]) + len(parts[1]) + len(value)
-        if self.total_bytes + size > self.max_bytes:
+        data = frame(key, value, headers)
+        if self.total_bytes + len(data) > self.max_bytes:
             raise SpoolFullError(f"spool {self.directory} is full ({self.total_bytes} of {self.max_bytes} "
                                  f"bytes): Kafka has not acknowledged its records")
         seg = self._active
-        if seg.size and seg.size + size > self.segment_bytes:
+        if seg.size and seg.size + len(data) > self.segment_bytes:
             seg = self._roll()
-        if os.writev(self._fd, parts) != size:  # type: ignore[arg-type]
-            raise OSError(f"short write to spool segment {seg.number}")
+        os.write(self._fd, data)  # type: ignore[arg-type]
         pos = (seg.number, seg.size)
-        seg.size += size
-        self._bytes += size
+        seg.size += len(data)
+        self._bytes += len(data)
         seg.unacked.add(pos[1])
         seg.synced = False
         return pos
