@@ -6,14 +6,11 @@ stored flat, ``ROW_WIDTH`` values each, in one list per license: no object per
 event stays alive (a tuple per buffered event costs ~1 µs of garbage-collector
 work per event at high rates), and column ``i`` is the slice ``flat[i::ROW_WIDTH]``.
 The flusher numbers the rows (sequence per producer and license), fills
-defaults and encodes the columns with ``BatchCodec``. Work that can wait is
-left to it: a row holds its event time in nanoseconds (``time.time_ns()``,
-divided here, not in the call).
-
-The fields added by usage event v2 (provider, tracing, governance tags...)
-share one slot of the row, ``extra``: ``None`` when the call gave none of them
-(the usual case, which then costs one slot instead of ten), else a tuple in
-``EXTRA_FIELDS`` order with ``None`` for each one not given.
+defaults and encodes them with ``RowEncoder`` (``row_encoder.py``), which writes
+the bytes ``BatchCodec.encode`` writes for ``BatchBuilder.columns``. Work that
+can wait is left to it: a row holds its event time in nanoseconds
+(``time.time_ns()``, divided here, not in the call). The row's layout, with its
+one ``extra`` slot for the v2 fields, is in ``layout.py``.
 """
 
 from __future__ import annotations
@@ -22,22 +19,11 @@ from typing import Any, Sequence
 
 from meterstream.schemas import BatchCodec
 
+from .layout import DEFAULTED, EXTRA, EXTRA_DEFAULTED, EXTRA_FIELDS, NO_EXTRA, ROW_FIELDS, ROW_WIDTH, TIME
+from .row_encoder import RowEncoder
 from .settings import ProducerSettings
 
-# Position of each per-call value in a row, as appended by Meter.record().
-ROW_FIELDS = ("event_id", "event_time_ns", "metric", "quantity", "feature", "model", "model_version", "status",
-              "latency_us", "team", "app", "environment", "purpose", "hardware_id", "region",
-              "input_hash", "output_hash", "extra")
-ROW_WIDTH = len(ROW_FIELDS)
-EXTRA = ROW_FIELDS.index("extra")
-TIME = ROW_FIELDS.index("event_time_ns")
-DEFAULTED = ("feature", "model", "model_version", "team", "app", "environment", "purpose", "hardware_id",
-             "region")
-# The v2 fields carried in the ``extra`` slot, in tuple order.
-EXTRA_FIELDS = ("provider", "source", "user_id", "use_case", "data_categories", "sensitivity", "trace_id",
-                "stage", "decision_id", "reservation_id")
-EXTRA_DEFAULTED = ("provider", "source", "use_case", "data_categories", "sensitivity")  # from the settings
-NO_EXTRA = (None,) * len(EXTRA_FIELDS)
+__all__ = ["ROW_WIDTH", "BatchBuilder", "extra_defaults"]
 
 
 def extra_defaults(settings: ProducerSettings) -> dict[str, Any]:
@@ -71,12 +57,19 @@ class BatchBuilder:
         self.defaults: dict[str, Any] = {name: getattr(settings, name) for name in DEFAULTED}
         self.extra_defaults = extra_defaults(settings)
         self.next_seq: dict[str, int] = {}
+        self.encoder = RowEncoder(self.codec, producer_id, self.defaults, self.extra_defaults)
 
     def build(self, license_id: str, flat: Sequence[Any]) -> bytes:
         """One message holding the rows in ``flat`` (all of ``license_id``), with their sequence numbers."""
         n = len(flat) // ROW_WIDTH
         seq = self.next_seq.get(license_id, 0)
         self.next_seq[license_id] = seq + n
+        return self.encoder.encode(license_id, flat, seq)
+
+    def columns(self, license_id: str, flat: Sequence[Any], seq: int) -> dict[str, Sequence[Any]]:
+        """The rows as one list per field, defaults filled in: what ``build`` encodes (the reference
+        its fast encoder is tested against, through ``BatchCodec.encode``)."""
+        n = len(flat) // ROW_WIDTH
         columns: dict[str, Sequence[Any]] = {
             "license_id": [license_id] * n,
             "producer_id": [self.producer_id] * n,
@@ -92,7 +85,7 @@ class BatchBuilder:
             else:
                 columns[name] = col
         columns.update(self._extra_columns(flat[EXTRA::ROW_WIDTH], n))
-        return self.codec.encode(columns)
+        return columns
 
     def _extra_columns(self, extras: Sequence[tuple[Any, ...] | None], n: int) -> dict[str, Sequence[Any]]:
         """The v2 columns from the rows' ``extra`` slots, defaults filled in."""

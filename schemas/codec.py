@@ -171,6 +171,9 @@ def _encode_longs(vals: Sequence[int]) -> bytes:
     return b"".join(_long_items(vals))
 
 
+encode_longs = _encode_longs  # the items of a long column, unframed (the producer's sequence chunks)
+
+
 def _encode_same_length_strs(vals: Sequence[str], opt: bool) -> bytes | None:
     """Strings of one length and ASCII only (ids, hashes): one join instead of a loop, or None."""
     size = len(vals[0])

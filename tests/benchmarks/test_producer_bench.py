@@ -89,20 +89,24 @@ def caller_cost(bootstrap: str, prefix: str, spool: Path) -> dict[str, tuple[flo
     return rows
 
 
-def sustained(bootstrap: str, prefix: str, spool: Path) -> tuple[float, float, float]:
+def sustained(bootstrap: str, prefix: str, spool: Path) -> tuple[float, float, float, float, float]:
     """events/s of record() x EVENTS then flush() (acks included); CPU µs per event of the whole
-    process (caller, flusher and librdkafka threads); share of the time spent in the record() loop."""
+    process (caller, flusher and librdkafka threads), of the calling thread and of the flusher thread
+    (their clocks); share of the time spent in the record() loop."""
     with _meter(bootstrap, prefix, spool) as meter:
         rec = meter.record
+        flusher_clock = time.pthread_getcpuclockid(meter._thread.ident or 0)
         cpu0, t0 = time.process_time(), time.perf_counter()
+        caller0, flusher0 = time.thread_time(), time.clock_gettime(flusher_clock)
         for i in range(EVENTS):
             rec(LICENSES[i % 100], "output_tokens", i % 2000, **FIELDS)
         t_rec = time.perf_counter() - t0
         meter.flush(300)
         took = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        caller, flusher = time.thread_time() - caller0, time.clock_gettime(flusher_clock) - flusher0
         assert meter.stats.delivered_events == EVENTS
-    return EVENTS / took, cpu / EVENTS * 1e6, t_rec / took
+    return EVENTS / took, cpu / EVENTS * 1e6, caller / EVENTS * 1e6, flusher / EVENTS * 1e6, t_rec / took
 
 
 def read_messages(bootstrap: str, topic: str, events: int) -> list[tuple[bytes, bytes]]:
@@ -165,10 +169,12 @@ def test_producer_benchmark(kafka_bootstrap: str, tmp_path: Path) -> None:
         ensure_topics(KafkaSettings(kafka_bootstrap_servers=kafka_bootstrap), pipeline_topics(Topics(topic_prefix=p)))
     load = os.getloadavg()[0]
     costs = caller_cost(kafka_bootstrap, prefixes[0], tmp_path / "s0")
-    rates, raw_rates, shares, cpus, raw_cpus = [], [], [], [], []
+    rates, raw_rates, shares, cpus, raw_cpus, callers, flushers = [], [], [], [], [], [], []
     for r in range(rounds):  # alternate the two so a change of machine load hits both alike
         meter_prefix, raw_prefix = prefixes[2 + 2 * r], prefixes[3 + 2 * r]
-        rate, cpu, share = sustained(kafka_bootstrap, meter_prefix, tmp_path / f"s{r}")
+        rate, cpu, caller, flusher, share = sustained(kafka_bootstrap, meter_prefix, tmp_path / f"s{r}")
+        callers.append(caller)
+        flushers.append(flusher)
         messages = read_messages(kafka_bootstrap, f"{meter_prefix}usage", EVENTS)
         raw_rate, raw_cpu = raw_loop(kafka_bootstrap, raw_prefix, messages, EVENTS)
         rates.append(rate)
@@ -185,7 +191,8 @@ def test_producer_benchmark(kafka_bootstrap: str, tmp_path: Path) -> None:
     size = statistics.mean(len(v) for _, v in messages)
     print(f"{'sustained, record() x N then flush() with acks':<56}{statistics.median(rates):>9,.0f} events/s "
           f"(runs: {', '.join(f'{x:,.0f}' for x in rates)}; N={EVENTS}; record() loop = "
-          f"{statistics.median(shares):.0%} of the time; process CPU {statistics.median(cpus):.2f} µs/event)")
+          f"{statistics.median(shares):.0%} of the time; process CPU {statistics.median(cpus):.2f} µs/event: "
+          f"caller thread {statistics.median(callers):.2f}, flusher thread {statistics.median(flushers):.2f})")
     print(f"{'raw produce loop of the same messages':<56}{statistics.median(raw_rates):>9,.0f} events/s "
           f"(runs: {', '.join(f'{x:,.0f}' for x in raw_rates)}; {len(messages)} messages, "
           f"mean {size:,.0f} bytes, lz4, idempotent, acks=all; process CPU "
