@@ -37,10 +37,16 @@ class Governance:
         self.view, self.spend_topic, self.grace_s = view, spend_topic, grace_s
         self.codec = RecordCodec("spend")
         self._waited = False
+        self._fields: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
 
     def fields(self, base: tuple[str, ...]) -> tuple[str, ...]:
-        """``base`` plus the event columns governance needs now."""
-        return tuple(dict.fromkeys(base + self.view.columns()))
+        """``base`` plus the event columns governance needs now (asked twice per usage message: the
+        answer is kept while ``base`` and the view's columns are the same objects)."""
+        extra = self.view.columns()
+        kept = self._fields
+        if kept is None or kept[0] is not base or kept[1] is not extra:
+            kept = self._fields = (base, extra, tuple(dict.fromkeys(base + extra)))
+        return kept[2]
 
     async def ready(self) -> None:
         """Wait (once, bounded) for the first read of the governance topics; after that never again."""

@@ -43,6 +43,7 @@ class GovernanceView:
         self.ready = False  # set once every topic was read to its end
         self._codecs = {kind: RecordCodec(subject) for kind, subject in SUBJECTS.items()}
         self._resolver: Resolver | None = None
+        self._columns: tuple[str, ...] | None = None  # derived from the policy and prices: reset when they change
 
     def apply(self, kind: str, key: bytes | None, value: bytes | None) -> bool:
         """Apply one record of topic ``kind``; False (and a log line) if it is refused."""
@@ -68,7 +69,7 @@ class GovernanceView:
         else:
             self.policies[key] = parse_policy(record["text"], record["policy_id"], record["version"])
         self.policy = merge(sorted(self.policies.values(), key=lambda p: p.policy_id))
-        self._resolver = None
+        self._resolver, self._columns = None, None
 
     def _exceptions(self, key: str, record: dict | None) -> None:
         if record is None:
@@ -78,6 +79,7 @@ class GovernanceView:
 
     def _prices(self, key: str, record: dict | None) -> None:
         self.prices = None if record is None else PriceBook.from_record(record)
+        self._columns = None
 
     def _budgets(self, key: str, record: dict | None) -> None:
         if record is None:
@@ -97,11 +99,14 @@ class GovernanceView:
         return self._resolver
 
     def columns(self) -> tuple[str, ...]:
-        """Event columns a usage message must be decoded with for what is loaded now."""
-        cols: set[str] = set()
-        r = self.resolver()
-        if r is not None:
-            cols.update(r.columns)
-        if self.prices is not None:
-            cols.update(SPEND_COLUMNS)
-        return tuple(sorted(cols))
+        """Event columns a usage message must be decoded with for what is loaded now (kept until the
+        policy or the prices change: asked for every usage message)."""
+        if self._columns is None:
+            cols: set[str] = set()
+            r = self.resolver()
+            if r is not None:
+                cols.update(r.columns)
+            if self.prices is not None:
+                cols.update(SPEND_COLUMNS)
+            self._columns = tuple(sorted(cols))
+        return self._columns
