@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from meterstream.schemas import BatchCodec
+from meterstream.schemas.codec import event_defaults
 
 from .layout import DEFAULTED, EXTRA, EXTRA_DEFAULTED, EXTRA_FIELDS, NO_EXTRA, ROW_FIELDS, ROW_WIDTH, TIME
 from .row_encoder import RowEncoder
@@ -26,12 +27,11 @@ from .settings import ProducerSettings
 __all__ = ["ROW_WIDTH", "BatchBuilder", "extra_defaults"]
 
 
-def extra_defaults(settings: ProducerSettings) -> dict[str, Any]:
+def extra_defaults(settings: ProducerSettings, codec: BatchCodec) -> dict[str, Any]:
     """What each v2 field holds when a call leaves it out: the meter's default, else the schema's."""
-    out: dict[str, Any] = {"user_id": "", "trace_id": None, "stage": "", "decision_id": None,
-                           "reservation_id": None}
-    for name in EXTRA_DEFAULTED:
-        out[name] = getattr(settings, name)
+    schema = event_defaults(codec.registry)
+    out: dict[str, Any] = {name: getattr(settings, name) if name in EXTRA_DEFAULTED else schema[name]
+                           for name in EXTRA_FIELDS}
     out["data_categories"] = tuple(out["data_categories"])
     return out
 
@@ -55,7 +55,7 @@ class BatchBuilder:
         self.codec = codec or BatchCodec()
         self.producer_id = producer_id
         self.defaults: dict[str, Any] = {name: getattr(settings, name) for name in DEFAULTED}
-        self.extra_defaults = extra_defaults(settings)
+        self.extra_defaults = extra_defaults(settings, self.codec)
         self.next_seq: dict[str, int] = {}
         self.encoder = RowEncoder(self.codec, producer_id, self.defaults, self.extra_defaults)
 
