@@ -68,6 +68,15 @@ LEAF_SPECS: dict[str, tuple[bytes, tuple[tuple[str, str], ...]]] = {
     # Decisions and governance records get their own kind here when they are logged.
 }
 
+# A leaf per Kafka message of usage (since issue 16): leaf = PREFIX || the message's Avro binary body, a
+# UsageBatch of usage_event.v2 (one array per field of the event kind, in its order; the single-object
+# header left out, a message of an older version resolved to v2 by appending its default columns). The
+# bundle carries the body and the stored record of each of its events; each record must equal its event
+# encoded as the event kind's leaf (so every stored field the event kind covers is checked).
+BATCH_KINDS: dict[str, tuple[bytes, str]] = {  # batch kind: (prefix, the kind of each of its events)
+    "usage.batch.v2": (b"meterstream.usage.batch.v2\n", "usage.v2"),
+}
+
 
 def _leb128(n: int) -> bytes:
     out = bytearray()
