@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from meterstream.errors import ConfigError
 
 from .clickhouse import connect
-from .evidence.leaf_sql import apply_evidence
+from .evidence.leaf_sql import retire_event_leaves
 from .evidence.checkpointer import checkpointer
 from .governance_sink import governance_sink
 from .migrations import migrate
@@ -58,7 +58,7 @@ def run_sinks(settings: SinkSettings, stop: threading.Event) -> None:
     apply_retention(first, settings.sink_retention_months)
     apply_decisions_retention(first, settings.sink_decisions_retention_days)
     endpoint = start_endpoint(settings, settings.clickhouse_url)  # reads of the embedded store while we hold it
-    apply_evidence(first, settings.evidence_enabled)
+    retire_event_leaves(first)
     threads: list[threading.Thread] = []
     try:
         runnables: list[tuple[str, Runnable]] = [

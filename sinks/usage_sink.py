@@ -22,7 +22,7 @@ from meterstream.schemas.resolve import BatchResolver
 
 from .batching import BatchingConsumer, FlushPolicy, Invalid, Item, Row, batching_consumer
 from .clickhouse import connect, sibling
-from .evidence.leaf_sql import apply_evidence
+from .evidence.leaf_sql import retire_event_leaves
 from .evidence.touched import TouchedLogs, touched_logs
 from .ingest_sql import drop_other_versions
 from .migrations import migrate
@@ -39,11 +39,12 @@ class UsageTarget:
     name = "usage"
 
     def __init__(self, client: Client, helpers: Sequence[Client] = (), touched: TouchedLogs | None = None) -> None:
+        """With ``touched`` (the checkpointer's board), the evidence log is on: each stored message gets a leaf."""
         self.registry = default_registry()
-        self.touched = touched  # told the evidence logs (topic/partition) each flush wrote, for the checkpointer
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
-        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers)
+        self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers,
+                                  evidence=touched is not None, touched=touched)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
@@ -62,8 +63,6 @@ class UsageTarget:
             group[1].append(item.msg)
         self._refused = []
         self.writer.write(groups)
-        if self.touched is not None:
-            self.touched.add({f"{i.msg.topic()}/{i.msg.partition()}" for i in items})
         return self._refused
 
 
@@ -73,7 +72,7 @@ def usage_sink(settings: SinkSettings, client: Client | None = None) -> Batching
     client = client or connect(settings.clickhouse_url)
     migrate(client)
     apply_retention(client, settings.sink_retention_months)
-    apply_evidence(client, settings.evidence_enabled)
+    retire_event_leaves(client)
     target = UsageTarget(client, [sibling(client, settings.clickhouse_url)
                                   for _ in range(settings.sink_write_threads - 1)],
                          touched_logs(settings.clickhouse_url) if settings.evidence_enabled else None)

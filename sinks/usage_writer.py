@@ -8,8 +8,9 @@ stored yet (each id once), priced on the way. ClickHouse parses the Avro, not
 Python. Messages of every schema version go into one container of the newest
 batch schema: an older message's body gets its missing columns appended as
 defaults (``schemas/resolve.py``). Rollup views fire on that write, so they count
-each event once however often it was consumed or produced; so does the evidence
-log's view, which writes each new event's leaf (``evidence/leaf_sql.py``).
+each event once however often it was consumed or produced. With the evidence log
+on, the messages stored (not those refused) then get one leaf each, once per
+Kafka offset (``evidence/batch_log.py``), before the flush commits.
 
 With helper clients (``sink_write_threads``), a flush is cut by Kafka partition into as many shares,
 inserted side by side (chDB runs queries of separate clients in parallel and
@@ -42,6 +43,8 @@ from meterstream.schemas.resolve import BatchResolver
 
 from .avro_container import container
 from .errors import SinkError
+from .evidence.batch_log import BatchLog
+from .evidence.touched import TouchedLogs
 from .ingest_sql import EVENT_COLUMNS, apply_ingest, insert_settings
 
 __all__ = ["EVENT_COLUMNS", "UsageWriter"]
@@ -64,11 +67,14 @@ class UsageWriter:
     ClickHouse refuses."""
 
     def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
-                 helpers: Sequence[Client] = ()) -> None:
+                 helpers: Sequence[Client] = (), evidence: bool = False,
+                 touched: TouchedLogs | None = None) -> None:
         self.client = client
         self.clients = [client, *helpers]
-        self.dead_letter = dead_letter
+        self._dead_letter = dead_letter
+        self._refused: set[int] = set()  # id() of the messages of this write that were dead-lettered
         self.resolver = resolver or BatchResolver()
+        self.log = BatchLog(client, self.resolver.body, touched) if evidence else None
         schema = copy.deepcopy(self.resolver.latest.schema)
         schema["fields"] = [*schema["fields"], *_EXTRA_FIELDS]
         self._container_schema = schema
@@ -80,6 +86,16 @@ class UsageWriter:
         Every group is written in the newest schema, so one container carries them all.
         """
         msgs = [m for _, group in groups.values() for m in group]
+        self._refused = set()
+        self._write(msgs)
+        if self.log is not None:  # only once every share is stored: a retried flush logs what this one did not
+            self.log.append([m for m in msgs if id(m) not in self._refused])
+
+    def dead_letter(self, msg: Message, reason: str) -> None:
+        self._refused.add(id(msg))
+        self._dead_letter(msg, reason)
+
+    def _write(self, msgs: list[Message]) -> None:
         shares = by_partition(msgs, len(self.clients))
         if len(shares) <= 1:
             for share in shares:

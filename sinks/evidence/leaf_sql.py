@@ -1,4 +1,8 @@
-"""The usage leaf computed by ClickHouse, generated from the spec the offline verifier uses.
+"""The per-event usage leaf (kind ``usage.v2``) computed by ClickHouse: how usage was logged before issue 16.
+
+Usage is now logged one leaf per Kafka message (``batch_log.py``); the sink drops this view at start
+(``retire_event_leaves``). The SQL stays: logs written before the upgrade hold these leaves, the verifier
+still checks them, and ``leaf_select`` rebuilds them in tests. What follows describes that view.
 
 The leaf of a stored event is built in SQL (RowBinary, ClickHouse's own row
 encoding, serialised in one call: cheaper than concatenating fields) by a materialized view on
@@ -47,12 +51,9 @@ def leaf_select() -> str:
             f"SHA256(concat(char(0), {leaf_expression()})) AS leaf_hash FROM usage_events")
 
 
-def apply_evidence(client: Client, enabled: bool) -> None:
-    """Create (or drop) the view that logs every event moved into usage_events; applied at sink start.
+def retire_event_leaves(client: Client) -> None:
+    """Drop the per-event leaf view of earlier releases (applied at sink start, evidence log on or off).
 
-    Events stored while it is off are never logged: turning it off leaves them out for good.
+    Its leaves stay in their logs; new usage is logged per message by the writer (``batch_log.py``).
     """
-    if enabled:
-        client.command(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {VIEW} TO evidence_leaves AS {leaf_select()}")
-    else:
-        client.command(f"DROP VIEW IF EXISTS {VIEW}")
+    client.command(f"DROP VIEW IF EXISTS {VIEW}")

@@ -23,7 +23,6 @@ from meterstream.schemas import BatchCodec
 from meterstream.schemas.codec import zz
 from meterstream.sinks.avro_container import container
 from meterstream.sinks.clickhouse import sibling
-from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.ingest_sql import EVENT_COLUMNS, TEMPLATE, insert_settings
 from meterstream.sinks.pricing.lookup import price_key, priced_columns
 from meterstream.sinks.usage_writer import UsageWriter
@@ -50,7 +49,7 @@ PARTS: dict[str, tuple[str, str]] = {  # label: (target table, the view's query 
     "+ write into a usage_events copy (no views)": ("bench_events_copy", WRITE),
 }
 REAL = "the real write: usage_events + rollup views"
-REAL_LOG = "the real write, evidence log on (+ its leaf view)"
+REAL_LOG = "the real write, evidence log on (+ a leaf per message)"
 REAL_SHARES = "the real write in 2 inserts side by side, log off"
 PREVIOUS = "previous design: stage + move (rollup views)"
 
@@ -128,6 +127,7 @@ def test_write_breakdown(clickhouse: Any, clickhouse_url: str) -> None:
     logged = _messages(codec, per_flush * FLUSHES, tag + "e")
     shared = _messages(codec, per_flush * FLUSHES, tag + "s")
     writer = UsageWriter(clickhouse, lambda m, r: None)
+    logged_writer = UsageWriter(clickhouse, lambda m, r: None, evidence=True)
     pair = UsageWriter(clickhouse, lambda m, r: None, helpers=[sibling(clickhouse, clickhouse_url)])
     parts: dict[str, list[tuple[float, float]]] = {}
     for f in range(FLUSHES):
@@ -136,14 +136,11 @@ def test_write_breakdown(clickhouse: Any, clickhouse_url: str) -> None:
         for i, label in enumerate(PARTS):
             parts.setdefault(label, []).append(_timed(lambda: clickhouse.raw_insert(
                 f"bench_part_{i}", insert_block=data, fmt="Avro", settings=settings)))
-        apply_evidence(clickhouse, False)
         parts.setdefault(REAL, []).append(_timed(
             lambda: writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})))  # type: ignore[dict-item]
-        apply_evidence(clickhouse, True)
-        on = [Msg(v, i, i % 4, f"bench-{tag}e") for i, v in enumerate(logged[f * per_flush:(f + 1) * per_flush])]
+        on = [Msg(v, f * per_flush + i, i % 4, f"bench-{tag}e") for i, v in enumerate(logged[f * per_flush:(f + 1) * per_flush])]
         parts.setdefault(REAL_LOG, []).append(_timed(
-            lambda: writer.write({codec.schema.fingerprint: (codec.schema.schema, on)})))  # type: ignore[dict-item]
-        apply_evidence(clickhouse, False)
+            lambda: logged_writer.write({codec.schema.fingerprint: (codec.schema.schema, on)})))  # type: ignore[dict-item]
         two = [Msg(v, i, i % 4, f"bench-{tag}s") for i, v in enumerate(shared[f * per_flush:(f + 1) * per_flush])]
         parts.setdefault(REAL_SHARES, []).append(_timed(
             lambda: pair.write({codec.schema.fingerprint: (codec.schema.schema, two)})))  # type: ignore[dict-item]

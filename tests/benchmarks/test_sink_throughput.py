@@ -28,7 +28,6 @@ from meterstream.sinks.settings import SinkSettings
 from meterstream.sinks.usage_sink import usage_sink
 from meterstream.sinks.clickhouse import connect, sibling
 from meterstream.sinks.evidence.checkpointer import checkpointer
-from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.evidence.log import Cadence, EvidenceLog
 from meterstream.sinks.evidence.signing import Signer
 from meterstream.sinks.evidence.store import LogStore
@@ -98,9 +97,9 @@ def _writer_round(clickhouse, url: str, codec: BatchCodec, values: list[bytes], 
                   tag: str) -> dict[str, tuple[float, float]]:
     """FLUSHES flushes through the real writer (as many clients as the sink's settings say), the checkpointer's
     catch-up of their trees, and the raw Avro insert of the same messages: (wall, CPU) seconds of each."""
-    apply_evidence(clickhouse, evidence)
     helpers = [sibling(clickhouse, url) for _ in range(SinkSettings().sink_write_threads - 1)]
-    writer, raw = UsageWriter(clickhouse, lambda m, r: None, helpers=helpers), RawAvroInsert(clickhouse)
+    writer = UsageWriter(clickhouse, lambda m, r: None, helpers=helpers, evidence=evidence)
+    raw = RawAvroInsert(clickhouse)
     per_flush = FLUSH_EVENTS // PER_MESSAGE
     out = {"writer": (0.0, 0.0), "tree": (0.0, 0.0), "raw": (0.0, 0.0)}
     log = EvidenceLog(LogStore(clickhouse), Signer(Ed25519PrivateKey.generate(), "bench"), Cadence(10**6, 10.0), "bench")

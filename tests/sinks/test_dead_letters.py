@@ -66,6 +66,9 @@ def test_garbage_goes_to_dead_letters_and_good_events_land(clickhouse, topics, k
     row = clickhouse.query("SELECT count(), uniqExact(event_id) FROM usage_events WHERE license_id = {l:String}",
                            parameters={"l": lic}).result_rows[0]
     assert row == (500, 500)
+    logged = clickhouse.query("SELECT count(), uniqExact(log, kafka_offset) FROM evidence_leaves "
+                              "WHERE startsWith(log, {g:String})", parameters={"g": f"{topics.usage}/"}).result_rows[0]
+    assert logged == (10, 10)  # the evidence log (on by default) holds the stored messages, not the refused ones
     reasons = clickhouse.query("SELECT reason FROM dead_letters WHERE topic = {t:String}",
                                parameters={"t": topics.usage}).result_rows
     assert len(reasons) == len(bad) and all(r[0] for r in reasons)

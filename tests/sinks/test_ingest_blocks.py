@@ -16,7 +16,6 @@ from meterstream.schemas.codec import zz
 from meterstream.sinks.avro_container import container
 from meterstream.sinks.clickhouse import sibling
 from meterstream.sinks.errors import SinkError
-from meterstream.sinks.evidence.leaf_sql import apply_evidence
 from meterstream.sinks.ingest_sql import TEMPLATE, apply_ingest, drop_other_versions, ingest_table, view_select
 from meterstream.sinks.usage_writer import UsageWriter, by_partition
 from tests.sinks.conftest import Msg, batch
@@ -130,9 +129,8 @@ def test_shares_written_side_by_side_count_once(clickhouse, clickhouse_url, tag)
     """A flush over four partitions in two concurrent inserts, with re-reads and replays in the same partition
     (as a license's messages are): raw, rollups and evidence leaves hold every event once."""
     codec, topic = BatchCodec(), f"shares-{tag}"
-    apply_evidence(clickhouse, True)  # as the sink applies it by default
     helper = sibling(clickhouse, clickhouse_url)
-    writer = UsageWriter(clickhouse, lambda m, r: None, helpers=[helper])
+    writer = UsageWriter(clickhouse, lambda m, r: None, helpers=[helper], evidence=True)  # the sink's default
     lics = [f"lic-{tag}-{p}" for p in range(4)]
     firsts = [batch(lic, 30, when=WHEN) for lic in lics]
 
@@ -148,6 +146,6 @@ def test_shares_written_side_by_side_count_once(clickhouse, clickhouse_url, tag)
         hourly = clickhouse.query("SELECT sum(events) FROM usage_hourly WHERE license_id = {l:String}",
                                   parameters={"l": lic}).result_rows[0][0]
         assert int(hourly) == 35
-    leaves = clickhouse.query("SELECT count(), uniqExact(entry_id) FROM evidence_leaves WHERE startsWith(log, {t:String})",
-                              parameters={"t": topic}).result_rows[0]
-    assert leaves == (140, 140)
+    leaves = clickhouse.query("SELECT count(), uniqExact(log, kafka_offset) FROM evidence_leaves "
+                              "WHERE startsWith(log, {t:String})", parameters={"t": topic}).result_rows[0]
+    assert leaves == (16, 16)  # a leaf per message: 4 partitions x (1 + 3 replays)

@@ -21,7 +21,7 @@ def test_upgrade_keeps_rollup_totals_even_of_expired_raw_months(tmp_path: Path) 
     assert got["after"] == got["before"]  # January's totals survive though its raw events are gone
     assert got["applied"] == ["0006_usage_v2.sql", "0007_rollup_keys_v2.sql", "0010_evidence_log.sql",
                               "0060_rollup_daily_without_hardware.sql", "0061_usage_spend.sql",
-                              "0062_usage_license_monthly.sql"]
+                              "0062_usage_license_monthly.sql", "0070_evidence_batch_leaves.sql"]
     assert got["spend"] == got["spend_before"] and got["spend"]  # usage_spend filled, January included
     assert got["by_license"]["usage_license_monthly"] == got["by_license"]["usage_monthly"]
     assert got["again"] == []

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from meterstream.schemas import BatchCodec
+from meterstream.schemas.codec import MAGIC
 from meterstream.sinks.evidence.errors import EvidenceError
 from meterstream.sinks.evidence.leaf_sql import leaf_select
 from meterstream.sinks.evidence.log import Cadence, EvidenceLog
@@ -14,9 +17,16 @@ from meterstream.sinks.evidence.signing import Signer
 from meterstream.sinks.evidence.store import LogStore
 from meterstream.sinks.evidence.verify import Failure, VerifierKey, verify_bundle
 from tests.sinks.conftest import batch, tagged
-from tests.sinks.evidence.conftest import ORIGIN, Harness, new_signer
+from tests.sinks.evidence.conftest import ORIGIN, Harness, new_harness, new_signer
 
 pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(params=["message", "event"])
+def harness(clickhouse: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Harness:
+    """Each test on a log per Kafka message (usage.batch.v2, how the sink logs usage now) and on a log per
+    event (usage.v2, what logs written before issue 16 hold and the verifier still checks)."""
+    return new_harness(clickhouse, tmp_path, per_event=request.param == "event")
 
 
 def _fill(h: Harness) -> None:
@@ -32,8 +42,13 @@ def _fill(h: Harness) -> None:
 def test_honest_log_verifies(harness: Harness) -> None:
     _fill(harness)
     bundle = harness.bundle(harness.lic("a"))
-    assert len(bundle["entries"]) == 420 and len(bundle["logs"]) == 2
-    assert harness.verify(bundle).startswith("OK: 420 entries verified")
+    assert len(bundle["logs"]) == 2
+    if harness.per_event:
+        assert len(bundle["entries"]) == 420
+        assert harness.verify(bundle).startswith("OK: 420 entries verified")
+    else:  # license a's four messages: three of 40 events on partition 0, one of 300 on partition 1
+        assert [len(e["records"]) for e in bundle["entries"]] == [40, 40, 40, 300]
+        assert harness.verify(bundle).startswith("OK: 4 entries (420 events) verified")
 
 
 SYNC = {"mutations_sync": 2}
@@ -44,6 +59,14 @@ def _first_event(h: Harness, n: int = 0) -> str:
                           "kafka_partition = 0 AND license_id = {l:String} ORDER BY kafka_offset, event_id LIMIT 1 OFFSET {n:UInt32}",
                           parameters={"t": h.topic, "l": h.lic("a"), "n": n}).result_rows
     return str(rows[0][0])
+
+
+def _leaf_of(h: Harness, event_id: str) -> str:
+    """The entry id of the leaf that covers a stored event: the event's id, or its message's offset."""
+    if h.per_event:
+        return event_id
+    return str(h.client.command("SELECT kafka_offset FROM usage_events WHERE event_id = toUUID({e:String})",
+                                parameters={"e": event_id}))
 
 
 def _fails(h: Harness, bundle: dict, witnesses: list[str] = ()) -> str:  # type: ignore[assignment]
@@ -58,14 +81,16 @@ def test_changed_event_is_named(harness: Harness) -> None:
     harness.client.command("ALTER TABLE usage_events UPDATE model = 'other' WHERE event_id = toUUID({e:String})",
                            parameters={"e": victim}, settings=SYNC)
     why = _fails(harness, harness.bundle(harness.lic("a")))
-    assert victim in why and "differs from the leaf the log holds" in why
+    assert victim in why and ("differs from the leaf the log holds" if harness.per_event
+                              else "differs from the event the log holds") in why
 
 
 def test_repricing_does_not_break_evidence(harness: Harness) -> None:
     _fill(harness)
     harness.client.command("ALTER TABLE usage_events UPDATE price_version = 99, currency = 'EUR' "
                            "WHERE kafka_topic = {t:String}", parameters={"t": harness.topic}, settings=SYNC)
-    assert harness.verify(harness.bundle(harness.lic("a"))).startswith("OK: 420")
+    bundle = harness.bundle(harness.lic("a"))
+    assert harness.verify(bundle).startswith("OK: 420" if harness.per_event else "OK: 4 entries (420 events)")
 
 
 def test_deleted_event_is_named(harness: Harness) -> None:
@@ -80,9 +105,11 @@ def test_deleted_event_is_named(harness: Harness) -> None:
 def test_deleting_the_leaf_too_breaks_every_later_proof(harness: Harness) -> None:
     _fill(harness)
     victim = _first_event(harness, n=3)
-    for table, col in (("usage_events", "toString(event_id)"), ("evidence_leaves", "entry_id")):
-        harness.client.command(f"ALTER TABLE {table} DELETE WHERE {col} = {{e:String}}", parameters={"e": victim},
-                               settings=SYNC)
+    leaf = _leaf_of(harness, victim)
+    harness.client.command("ALTER TABLE usage_events DELETE WHERE event_id = toUUID({e:String})",
+                           parameters={"e": victim}, settings=SYNC)
+    harness.client.command("ALTER TABLE evidence_leaves DELETE WHERE log = {g:String} AND entry_id = {e:String}",
+                           parameters={"g": harness.log(0), "e": leaf}, settings=SYNC)
     with pytest.raises(EvidenceError, match="leaves deleted"):  # the exporter itself refuses
         harness.bundle(harness.lic("a"))
 
@@ -90,34 +117,56 @@ def test_deleting_the_leaf_too_breaks_every_later_proof(harness: Harness) -> Non
 def test_reordered_events_are_named(harness: Harness) -> None:
     """Two stored events swap places in the log (the leaves at their positions are exchanged)."""
     _fill(harness)
-    a, b = _first_event(harness, n=0), _first_event(harness, n=50)
+    a, b = _leaf_of(harness, _first_event(harness, n=0)), _leaf_of(harness, _first_event(harness, n=50))
+    assert a != b
     harness.client.command(
         "ALTER TABLE evidence_leaves UPDATE leaf_hash = if(entry_id = {a:String}, "
-        "(SELECT any(leaf_hash) FROM evidence_leaves WHERE entry_id = {b:String}), "
-        "(SELECT any(leaf_hash) FROM evidence_leaves WHERE entry_id = {a:String})) "
-        "WHERE entry_id IN ({a:String}, {b:String})", parameters={"a": a, "b": b},
-        settings={**SYNC, "allow_nondeterministic_mutations": 1})
+        "(SELECT any(leaf_hash) FROM evidence_leaves WHERE log = {g:String} AND entry_id = {b:String}), "
+        "(SELECT any(leaf_hash) FROM evidence_leaves WHERE log = {g:String} AND entry_id = {a:String})) "
+        "WHERE log = {g:String} AND entry_id IN ({a:String}, {b:String})",
+        parameters={"a": a, "b": b, "g": harness.log(0)}, settings={**SYNC, "allow_nondeterministic_mutations": 1})
     why = _fails(harness, harness.bundle(harness.lic("a")))
-    assert a in why and "swapped" in why
+    assert a in why and "differs from the leaf the log holds at its position" in why
 
 
 def test_reordered_bundle_entries_are_named(harness: Harness) -> None:
     _fill(harness)
     bundle = harness.bundle(harness.lic("a"))
-    bundle["entries"][4], bundle["entries"][9] = bundle["entries"][9], bundle["entries"][4]
+    bundle["entries"][0], bundle["entries"][2] = bundle["entries"][2], bundle["entries"][0]  # both of partition 0
     assert "out of order" in _fails(harness, bundle)
 
 
 def test_changed_event_fails_the_proof_without_the_exporters_word(harness: Harness) -> None:
+    """Per message, the insider edits the stored body as well, so record and body agree: only the proof tells."""
     _fill(harness)
     victim = _first_event(harness, n=7)
     harness.client.command("ALTER TABLE usage_events UPDATE quantity = 2 WHERE event_id = toUUID({e:String})",
                            parameters={"e": victim}, settings=SYNC)
+    if not harness.per_event:
+        _edit_logged_body(harness, victim, quantity=2_000_000)
     bundle = harness.bundle(harness.lic("a"))
     for e in bundle["entries"]:
         del e["leaf_hash"]
     why = _fails(harness, bundle)
-    assert victim in why and "does not lead to the signed root" in why
+    named = victim if harness.per_event else f"usage.batch.v2 {_leaf_of(harness, victim)},"
+    assert named in why and "does not lead to the signed root" in why
+
+
+def _edit_logged_body(h: Harness, event_id: str, **values: Any) -> None:
+    """Rewrite the body stored beside the leaf of ``event_id``'s message with new values for that event."""
+    offset = int(_leaf_of(h, event_id))
+    body = h.client.query("SELECT body FROM evidence_leaves WHERE log = {g:String} AND kafka_offset = {o:Int64}",
+                          parameters={"g": h.log(0), "o": offset}, column_formats={"body": "bytes"}).result_rows[0][0]
+    codec = BatchCodec()
+    columns = codec.decode(MAGIC + codec.schema.fingerprint + bytes(body)).columns
+    at = columns["event_id"].index(event_id)
+    for name, value in values.items():
+        columns[name][at] = value
+    edited = codec.encode(columns)[len(MAGIC) + len(codec.schema.fingerprint):]
+    assert edited != body
+    h.client.command("ALTER TABLE evidence_leaves UPDATE body = unhex({b:String}) WHERE log = {g:String} "
+                     "AND kafka_offset = {o:Int64}", parameters={"b": edited.hex(), "g": h.log(0), "o": offset},
+                     settings=SYNC)
 
 
 def _rewrite_history(h: Harness, signer: Signer) -> None:
@@ -128,7 +177,8 @@ def _rewrite_history(h: Harness, signer: Signer) -> None:
     for table in ("evidence_leaves", "evidence_tiles", "evidence_checkpoints"):
         h.client.command(f"ALTER TABLE {table} DELETE WHERE log LIKE {{p:String}}", parameters={"p": h.topic + "/%"},
                          settings=SYNC)
-    h.client.command(f"INSERT INTO evidence_leaves {leaf_select()} WHERE kafka_topic = {{t:String}}",
+    h.client.command(f"INSERT INTO evidence_leaves (log, kafka_offset, entry_id, kind, license_id, entry_time, "
+                     f"leaf_hash) {leaf_select()} WHERE kafka_topic = {{t:String}}",
                      parameters={"t": h.topic})
     h.signer = signer
     h.evidence = EvidenceLog(LogStore(h.client), signer, Cadence(10**9, 10**9), ORIGIN)

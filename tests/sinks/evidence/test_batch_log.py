@@ -1,0 +1,71 @@
+"""The usage log per Kafka message: one leaf per (log, offset) whatever crashes and re-reads happen, the body kept."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meterstream.schemas import BatchCodec
+from meterstream.schemas.resolve import BatchResolver
+from meterstream.sinks.evidence.batch_log import KIND
+from meterstream.sinks.evidence.verify import BATCH_KINDS
+from meterstream.sinks.usage_writer import UsageWriter
+from tests.sinks.conftest import Msg, batch
+from tests.sinks.evidence.conftest import new_harness
+
+pytestmark = [pytest.mark.integration]
+WHEN = datetime(2026, 5, 2, 9, tzinfo=timezone.utc)
+
+
+def _leaves(client: Any, topic: str) -> list[tuple[Any, ...]]:
+    return client.query("SELECT log, kafka_offset, entry_id, kind, license_id, toUnixTimestamp64Micro(entry_time), "
+                        "leaf_hash, body FROM evidence_leaves WHERE startsWith(log, {t:String}) "
+                        "ORDER BY log, kafka_offset", parameters={"t": topic + "/"},
+                        column_formats={"leaf_hash": "bytes", "body": "bytes"}).result_rows
+
+
+def _write(client: Any, msgs: list[Msg], evidence: bool, dead: list[str] | None = None) -> None:
+    codec = BatchCodec()
+    writer = UsageWriter(client, lambda m, why: (dead if dead is not None else []).append(why), evidence=evidence)
+    writer.write({codec.schema.fingerprint: (codec.schema.schema, msgs)})  # type: ignore[dict-item]
+
+
+def test_a_crash_between_insert_and_append_logs_each_message_once(clickhouse: Any, tmp_path: Path) -> None:
+    """The insert happened (a sink killed before its append), then the batch is re-read twice."""
+    h = new_harness(clickhouse, tmp_path, per_event=False)
+    codec = BatchCodec()
+    bodies = [codec.encode(batch(h.lic(f"l{i % 2}"), 20 + i, when=WHEN.replace(minute=i))) for i in range(6)]
+    msgs = [Msg(v, 100 + i, i % 2, h.topic) for i, v in enumerate(bodies)]
+    _write(clickhouse, msgs, evidence=False)  # stored, not logged: the process died here
+    assert _leaves(clickhouse, h.topic) == []
+    _write(clickhouse, msgs[::-1], evidence=True)  # the re-read (any order): every message logged
+    _write(clickhouse, msgs[2:] + msgs[:1], evidence=True)  # and again, with other boundaries: nothing twice
+    rows = _leaves(clickhouse, h.topic)
+    assert [(r[0], r[1]) for r in rows] == sorted((f"{h.topic}/{i % 2}", 100 + i) for i in range(6))
+    resolver, prefix = BatchResolver(), BATCH_KINDS[KIND][0]
+    for (log, offset, entry_id, kind, lic, first, leaf, body) in rows:
+        i = offset - 100
+        assert (entry_id, kind, lic) == (str(offset), KIND, h.lic(f"l{i % 2}"))
+        assert first == int(WHEN.replace(minute=i).timestamp() * 1e6)  # the message's earliest event
+        assert body == resolver.body(bodies[i]) and leaf == hashlib.sha256(b"\x00" + prefix + body).digest()
+    count = clickhouse.query("SELECT count() FROM usage_events WHERE startsWith(license_id, {t:String})",
+                             parameters={"t": h.topic}).result_rows[0][0]
+    assert count == sum(20 + i for i in range(6))
+
+
+def test_a_refused_message_gets_no_leaf_and_a_v1_message_is_logged_as_v2(clickhouse: Any, tmp_path: Path) -> None:
+    h = new_harness(clickhouse, tmp_path, per_event=False)
+    good, v1 = BatchCodec().encode(batch(h.lic("a"), 5, when=WHEN)), BatchCodec(version=1).encode(
+        batch(h.lic("a"), 3, when=WHEN))
+    bad = BatchCodec().encode(batch(h.lic("a"), 2, when=WHEN, ids=["not-a-uuid"] * 2))
+    dead: list[str] = []
+    _write(clickhouse, [Msg(good, 0, 0, h.topic), Msg(bad, 1, 0, h.topic), Msg(v1, 2, 0, h.topic)], True, dead)
+    assert len(dead) == 1
+    rows = _leaves(clickhouse, h.topic)
+    assert [r[1] for r in rows] == [0, 2]
+    v2_body = BatchResolver().body(v1)
+    assert rows[1][7] == v2_body and v2_body != v1[10:]  # the v1 body resolved to v2: the verifier reads one layout
