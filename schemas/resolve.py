@@ -39,11 +39,13 @@ class BatchResolver:
 
     def body(self, value: bytes) -> bytes:
         """The Avro body of ``value`` in the newest batch schema (the message's own body if it is newest)."""
+        return value[HEADER_LEN:] + self.tail(value)
+
+    def tail(self, value: bytes) -> bytes:
+        """What follows ``value``'s own body to make it a body of the newest schema: its missing columns as
+        defaults (b"" when it is newest). For a reader that avoids copying the body."""
         sv = self.writer(value)
-        body = value[HEADER_LEN:]
-        if sv.fingerprint == self.latest.fingerprint:
-            return body
-        return body + self._tail(sv, batch_count(value))
+        return b"" if sv.fingerprint == self.latest.fingerprint else self._tail(sv, batch_count(value))
 
     def _appended_fields(self, sv: SchemaVersion) -> list[tuple[str, Any]]:
         """(column kind, default) of each field the newest version appends to ``sv``'s fields."""

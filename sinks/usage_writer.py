@@ -74,7 +74,7 @@ class UsageWriter:
         self._dead_letter = dead_letter
         self._refused: set[int] = set()  # id() of the messages of this write that were dead-lettered
         self.resolver = resolver or BatchResolver()
-        self.log = BatchLog(client, self.resolver.body, touched) if evidence else None
+        self.log = BatchLog(client, self.resolver, touched) if evidence else None
         schema = copy.deepcopy(self.resolver.latest.schema)
         schema["fields"] = [*schema["fields"], *_EXTRA_FIELDS]
         self._container_schema = schema

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Callable, Sequence
+import struct
+from typing import Sequence
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
 
-from meterstream.schemas import BatchCodec
+from meterstream.errors import MeterstreamError
+from meterstream.schemas.codec import HEADER_LEN, LONG, STR, decode_column, read_long
+from meterstream.schemas.resolve import BatchResolver
 
-from .store import from_micros
 from .touched import TouchedLogs
 from .verify import BATCH_KINDS
 
@@ -34,7 +36,8 @@ log = logging.getLogger(__name__)
 KIND = "usage.batch.v2"
 PREFIX = b"\x00" + BATCH_KINDS[KIND][0]  # the leaf hash is SHA-256(0x00 || prefix || body)
 COLUMNS = ["log", "kafka_offset", "entry_id", "kind", "license_id", "entry_time", "leaf_hash", "body"]
-BodyFn = Callable[[bytes], bytes]  # a Kafka value -> its body in the newest batch schema (BatchResolver.body)
+_KIND = KIND.encode()
+_INT64 = struct.Struct("<q")
 
 
 def log_name(msg: Message) -> str:
@@ -44,9 +47,8 @@ def log_name(msg: Message) -> str:
 class BatchLog:
     """Appends one leaf per stored usage message to the log of its topic partition."""
 
-    def __init__(self, client: Client, body: BodyFn, touched: TouchedLogs | None = None) -> None:
-        self.client, self.body, self.touched = client, body, touched
-        self._codec = BatchCodec()
+    def __init__(self, client: Client, resolver: BatchResolver, touched: TouchedLogs | None = None) -> None:
+        self.client, self.resolver, self.touched = client, resolver, touched
 
     def append(self, msgs: Sequence[Message]) -> int:
         """Log the messages not logged yet, in offset order; return how many leaves were added."""
@@ -56,16 +58,19 @@ class BatchLog:
         if not by_log:
             return 0
         logged = self._logged(by_log)
-        rows = []
+        parts: list[bytes | memoryview] = []
+        added = 0
         for name in sorted(by_log):
+            head = _text(name.encode())
             for offset in sorted(by_log[name]):
                 if (name, offset) not in logged:
-                    rows.append(self._row(name, offset, by_log[name][offset]))
-        if rows:
-            self.client.insert("evidence_leaves", rows, column_names=COLUMNS)
+                    self._row(parts, head, offset, by_log[name][offset])
+                    added += 1
+        if parts:  # RowBinary built here: each body is copied once, into the insert, not converted value by value
+            self.client.raw_insert("evidence_leaves", COLUMNS, insert_block=b"".join(parts), fmt="RowBinary")
         if self.touched is not None:
             self.touched.add(by_log)
-        return len(rows)
+        return added
 
     def _logged(self, by_log: dict[str, dict[int, Message]]) -> set[tuple[str, int]]:
         """The (log, offset) pairs of this batch already in the store (any leaf kind: a log written per event
@@ -77,21 +82,61 @@ class BatchLog:
         params = {f"g{i}": name for i, name in enumerate(by_log)}
         return {(str(g), int(o)) for g, o in self.client.query(ranges, parameters=params).result_rows}
 
-    def _row(self, name: str, offset: int, msg: Message) -> list[Any]:
-        body = self.body(msg.value() or b"")
-        license_id, first = self._head(msg)
-        leaf = hashlib.sha256(PREFIX + body).digest()
-        return [name, offset, str(offset), KIND, license_id, from_micros(first), leaf, body]
-
-    def _head(self, msg: Message) -> tuple[str, int]:
-        """The message's license and earliest event time (µs), what exports select leaves by."""
+    def _row(self, out: list[bytes | memoryview], log_text: bytes, offset: int, msg: Message) -> None:
+        """Append one evidence_leaves row in RowBinary (the columns of COLUMNS, in order) to ``out``."""
         value = msg.value() or b""
-        try:  # the other columns are skipped by their block sizes: a few µs per message
-            batch = self._codec.decode(value, fields=("license_id", "event_time"))
-            return str(batch.columns["license_id"][0]), int(min(batch.columns["event_time"]))
-        except Exception as exc:  # noqa: BLE001 - ClickHouse stored it, so log it even if Python cannot read it
-            key = msg.key()
-            log.warning("evidence: cannot read the head of %s@%s (%s); logged under its key", log_name(msg),
-                        msg.offset(), exc)
-            ts = msg.timestamp()[1]
-            return (key.decode("utf-8", "replace") if key else ""), max(ts, 0) * 1000
+        own, tail = memoryview(value)[HEADER_LEN:], self.resolver.tail(value)  # the body: own + tail
+        license_id, first = _head(msg, value)
+        leaf = hashlib.sha256(PREFIX)
+        leaf.update(own)  # no copy of the body (SHA-256 releases the GIL on large inputs)
+        leaf.update(tail)
+        out += (log_text, _INT64.pack(offset), _text(str(offset).encode()), _text(_KIND), _text(license_id.encode()),
+                _INT64.pack(first), leaf.digest(), _length(len(own) + len(tail)), own, tail)
+
+
+def _head(msg: Message, value: bytes) -> tuple[str, int]:
+    """The message's license and the time of its first event (µs): what exports select leaves by.
+
+    Read from the first three columns only (every version has them): a writer that gives block sizes, as the
+    producer library does, lets the event ids and times be skipped; others are read.
+    """
+    try:
+        _, times_at = decode_column(STR, value, HEADER_LEN, keep=False)
+        skipped = _first_long_of_one_block(value, times_at)
+        if skipped is None:
+            times, license_at = decode_column(LONG, value, times_at, keep=True)
+            first = int(times[0])
+        else:
+            first, license_at = skipped
+        licenses, _ = decode_column(STR, value, license_at, keep=True)
+        return str(licenses[0]), first
+    except (MeterstreamError, IndexError, ValueError) as exc:  # stored by ClickHouse: logged even if unreadable here
+        key = msg.key()
+        log.warning("evidence: cannot read the head of %s@%s (%s); logged under its key", log_name(msg),
+                    msg.offset(), exc)
+        return (key.decode("utf-8", "replace") if key else ""), max(msg.timestamp()[1], 0) * 1000
+
+
+def _first_long_of_one_block(value: bytes, pos: int) -> tuple[int, int] | None:
+    """(first item, position after the array) of a long array written as one sized block, else None."""
+    count, at = read_long(value, pos)
+    if count >= 0:
+        return None
+    size, at = read_long(value, at)
+    first, _ = read_long(value, at)
+    end = at + size
+    return (first, end + 1) if value[end] == 0 else None
+
+
+def _length(n: int) -> bytes:
+    """Unsigned LEB128, RowBinary's length prefix of a String."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _text(raw: bytes) -> bytes:
+    return _length(len(raw)) + raw

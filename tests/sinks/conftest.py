@@ -38,6 +38,9 @@ class Msg:
     def offset(self) -> int:
         return self._offset
 
+    def timestamp(self) -> tuple[int, int]:
+        return (0, -1)  # TIMESTAMP_NOT_AVAILABLE
+
 
 def micros(t: datetime) -> int:
     return int(t.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fastavro import schemaless_writer
 
 from meterstream.schemas import BatchCodec
 from meterstream.schemas.resolve import BatchResolver
@@ -57,15 +61,30 @@ def test_a_crash_between_insert_and_append_logs_each_message_once(clickhouse: An
     assert count == sum(20 + i for i in range(6))
 
 
-def test_a_refused_message_gets_no_leaf_and_a_v1_message_is_logged_as_v2(clickhouse: Any, tmp_path: Path) -> None:
+def _fastavro(columns: dict[str, list[Any]]) -> bytes:
+    """A message as another Avro writer encodes it: blocks with positive counts and no byte sizes."""
+    codec, buf = BatchCodec(), io.BytesIO()
+    buf.write(codec.header)
+    full = codec.decode(codec.encode(columns)).columns  # every v2 column, defaults filled in
+    schemaless_writer(buf, codec.schema.parsed, dict(full, quantity=[Decimal(q).scaleb(-6) for q in full["quantity"]]))
+    return buf.getvalue()
+
+
+def test_refused_v1_and_foreign_messages(clickhouse: Any, tmp_path: Path) -> None:
+    """A refused message gets no leaf; a v1 message is logged as its v2 body; a fastavro-written one is read."""
     h = new_harness(clickhouse, tmp_path, per_event=False)
     good, v1 = BatchCodec().encode(batch(h.lic("a"), 5, when=WHEN)), BatchCodec(version=1).encode(
-        batch(h.lic("a"), 3, when=WHEN))
+        batch(h.lic("a"), 3, when=WHEN.replace(minute=1)))
     bad = BatchCodec().encode(batch(h.lic("a"), 2, when=WHEN, ids=["not-a-uuid"] * 2))
+    foreign = _fastavro(batch(h.lic("b"), 4, when=WHEN.replace(minute=2)))
     dead: list[str] = []
-    _write(clickhouse, [Msg(good, 0, 0, h.topic), Msg(bad, 1, 0, h.topic), Msg(v1, 2, 0, h.topic)], True, dead)
+    _write(clickhouse, [Msg(good, 0, 0, h.topic), Msg(bad, 1, 0, h.topic), Msg(v1, 2, 0, h.topic),
+                        Msg(foreign, 3, 0, h.topic)], True, dead)
     assert len(dead) == 1
     rows = _leaves(clickhouse, h.topic)
-    assert [r[1] for r in rows] == [0, 2]
+    assert [r[1] for r in rows] == [0, 2, 3]
     v2_body = BatchResolver().body(v1)
     assert rows[1][7] == v2_body and v2_body != v1[10:]  # the v1 body resolved to v2: the verifier reads one layout
+    assert (rows[1][4], rows[1][5]) == (h.lic("a"), int(WHEN.replace(minute=1).timestamp() * 1e6))
+    assert (rows[2][4], rows[2][5]) == (h.lic("b"), int(WHEN.replace(minute=2).timestamp() * 1e6))
+    assert rows[2][7] == foreign[10:]
