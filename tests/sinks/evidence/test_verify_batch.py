@@ -7,6 +7,9 @@ import copy
 import io
 import json
 import random
+import shutil
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +23,7 @@ from meterstream.schemas import BatchCodec
 from meterstream.schemas.codec import column_kind, encode_column, event_defaults
 from meterstream.schemas.registry import USAGE_EVENT, default_registry
 from meterstream.schemas.resolve import BatchResolver
-from meterstream.sinks.evidence import merkle
+from meterstream.sinks.evidence import merkle, verify
 from meterstream.sinks.evidence.signing import Signer
 from meterstream.sinks.evidence.verify import (BATCH_KINDS, BUNDLE_FORMAT, LEAF_SPECS, UUID_FIELDS, Failure,
                                                VerifierKey, avro_fields, decode_batch, leaf_bytes, leaf_hash, main,
@@ -39,7 +42,8 @@ def columns(n: int, license_id: str = LIC, t0: int = T0) -> dict[str, list[Any]]
     return {
         "event_id": [str(uuid.uuid4()) for _ in range(n)], "event_time": [t0 + 1000 * i for i in range(n)],
         "license_id": [license_id] * n, "producer_id": ["p-1"] * n, "sequence": list(range(n)),
-        "feature": ["résumé"] * n, "model": ["m"] * n, "model_version": ["1.0.0", "1.0.1"] * (n // 2) + ["1"] * (n % 2),
+        "feature": ["résumé"] * n, "model": ["m"] * n,
+        "model_version": ["1.0.0", "1.0.1"] * (n // 2) + ["1"] * (n % 2),
         "metric": ["output_tokens"] * n, "quantity": [i * 1_000_001 for i in range(n - 1)] + [10**18 - 1],
         "status": ["ok"] * n, "latency_us": [None if i % 2 else i * 1000 for i in range(n)],
         "team": ["t"] * n, "app": ["チャット"] * n, "environment": ["prod"] * n, "purpose": [""] * n,
@@ -330,3 +334,13 @@ def test_per_event_entries_beside_batch_entries_keep_their_wording(log: Log) -> 
                         "time": rec["event_time"], "record": rec, "not_covered": None})
     log.leaves.append(leaf_hash(leaf_bytes(EVENT_KIND, rec)))
     assert log.verify(log.bundle()).startswith("OK: 2 entries (2 events) verified against 1 signed log(s)")
+
+
+def test_a_copy_of_the_one_file_verifies_without_meterstream_or_site_packages(log: Log, tmp_path: Path) -> None:
+    """What an auditor runs: verify.py copied alone, Python without site-packages (the standard library only)."""
+    shutil.copy(verify.__file__, tmp_path / "verify.py")
+    (tmp_path / "bundle.json").write_text(json.dumps(_three_messages(log)))
+    run = subprocess.run([sys.executable, "-I", "-S", "verify.py", "bundle.json", "--public-key", log.signer.vkey()],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.startswith("OK: 3 entries (15 events) verified against 1 signed log(s)")
