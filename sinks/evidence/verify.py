@@ -32,11 +32,12 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import sys
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 BUNDLE_FORMAT = "meterstream.evidence.bundle.v1"
 
@@ -146,24 +147,31 @@ class _Corrupt(ValueError):
 
 
 class _AvroReader:
+    """Reads values at a position of a buffer; each value type gets its reading function once (``reader``)."""
+
     def __init__(self, buf: bytes) -> None:
         self.buf, self.pos = buf, 0
 
     def long(self) -> int:
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] < 0x80:  # one byte: small values, lengths, counts, union branches
+            self.pos = pos + 1
+            return (buf[pos] >> 1) ^ -(buf[pos] & 1)
         z = shift = 0
         while True:
-            if self.pos >= len(self.buf):
-                raise _Corrupt(f"truncated at byte {self.pos}")
-            b = self.buf[self.pos]
-            self.pos += 1
+            if pos >= len(buf):
+                raise _Corrupt(f"truncated at byte {pos}")
+            b = buf[pos]
+            pos += 1
             z |= (b & 0x7F) << shift
             if b < 0x80:
                 break
             shift += 7
             if shift >= 70:
-                raise _Corrupt(f"varint longer than 10 bytes at byte {self.pos}")
+                raise _Corrupt(f"varint longer than 10 bytes at byte {pos}")
         if z >> 64:
-            raise _Corrupt(f"varint beyond 64 bits at byte {self.pos}")
+            raise _Corrupt(f"varint beyond 64 bits at byte {pos}")
+        self.pos = pos
         return (z >> 1) ^ -(z & 1)
 
     def raw(self) -> bytes:
@@ -173,28 +181,38 @@ class _AvroReader:
         self.pos += n
         return self.buf[self.pos - n:self.pos]
 
-    def value(self, avro_type: Any) -> Any:
-        if isinstance(avro_type, list):  # ["null", X]
-            branch = self.long()
-            if branch not in (0, 1):
-                raise _Corrupt(f"union branch {branch} at byte {self.pos}")
-            return None if branch == 0 else self.value(avro_type[1])
-        if avro_type == "string":
-            at = self.pos
-            try:
-                return self.raw().decode("utf-8")
-            except UnicodeDecodeError:
-                raise _Corrupt(f"string at byte {at} is not UTF-8") from None
-        if avro_type == "long":
-            return self.long()
-        if avro_type["type"] == "array":
-            return self.array(avro_type["items"])
-        unscaled = int.from_bytes(self.raw(), "big", signed=True)  # bytes decimal
-        if abs(unscaled) >= 10 ** avro_type["precision"]:
-            raise _Corrupt(f"decimal beyond precision {avro_type['precision']} at byte {self.pos}")
-        return Decimal(unscaled).scaleb(-avro_type["scale"])
+    def string(self) -> str:
+        at = self.pos
+        try:
+            return self.raw().decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Corrupt(f"string at byte {at} is not UTF-8") from None
 
-    def array(self, items: Any) -> list[Any]:
+    def decimal(self, precision: int, scale: int) -> Decimal:
+        unscaled = int.from_bytes(self.raw(), "big", signed=True)
+        if abs(unscaled) >= 10 ** precision:
+            raise _Corrupt(f"decimal beyond precision {precision} at byte {self.pos}")
+        return Decimal(unscaled).scaleb(-scale)
+
+    def reader(self, avro_type: Any) -> Callable[[], Any]:
+        """The function reading one value of ``avro_type`` (a type of ``_AVRO_TYPES`` or ``["null", X]``)."""
+        if isinstance(avro_type, list):
+            inner = self.reader(avro_type[1])
+
+            def union() -> Any:
+                branch = self.long()
+                if branch not in (0, 1):
+                    raise _Corrupt(f"union branch {branch} at byte {self.pos}")
+                return inner() if branch else None
+            return union
+        if avro_type in ("string", "long"):
+            return self.string if avro_type == "string" else self.long
+        if avro_type["type"] == "array":
+            items = self.reader(avro_type["items"])
+            return lambda: self.array(items)
+        return lambda: self.decimal(avro_type["precision"], avro_type["scale"])
+
+    def array(self, read: Callable[[], Any]) -> list[Any]:
         out: list[Any] = []
         while True:
             count = self.long()
@@ -208,7 +226,7 @@ class _AvroReader:
                     raise _Corrupt(f"block of {size} bytes at byte {start} runs past the end")
             if count > len(self.buf) - self.pos:  # every item takes a byte at least
                 raise _Corrupt(f"block of {count} items at byte {self.pos} runs past the end")
-            out.extend(self.value(items) for _ in range(count))
+            out.extend([read() for _ in range(count)])
             if size is not None and self.pos - start != size:
                 raise _Corrupt(f"block at byte {start} says {size} bytes, its items take {self.pos - start}")
 
@@ -218,7 +236,7 @@ def decode_batch(kind: str, body: bytes) -> list[dict[str, Any]]:
     reader, columns = _AvroReader(body), []
     for name, avro_type in avro_fields(kind):
         try:
-            columns.append((name, reader.array(avro_type)))
+            columns.append((name, reader.array(reader.reader(avro_type))))
         except _Corrupt as exc:
             raise ValueError(f"field {name}: {exc}") from None
     if reader.pos != len(body):
@@ -230,18 +248,44 @@ def decode_batch(kind: str, body: bytes) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(values for _, values in columns))]
 
 
+_UUID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_text(value: Any) -> Any:
+    if isinstance(value, str) and _UUID_TEXT.fullmatch(value):
+        return value  # already as ClickHouse prints it
     try:
         return str(uuid.UUID(value))
     except (TypeError, ValueError, AttributeError):
         return value  # not a UUID: compared as it is
 
 
-def event_leaf(kind: str, event: dict[str, Any]) -> bytes:
-    """``leaf_bytes`` of an event or a stored record, UUID text normalised (ClickHouse prints it lowercase)."""
-    uuids = UUID_FIELDS.get(kind, frozenset())
-    return leaf_bytes(kind, {k: _uuid_text(v) if k in uuids else v for k, v in event.items()})
+class EventLeaves:
+    """``leaf_bytes`` of the events and records of one batch, UUID text normalised (ClickHouse prints it lowercase).
 
+    The bytes of a field's str, int or null value are computed once per batch (license, model, team... repeat
+    in every event of a message); other values are encoded each time. Same bytes as ``leaf_bytes``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.prefix, self.fields = LEAF_SPECS[kind]
+        self.uuids = UUID_FIELDS.get(kind, frozenset())
+        self.seen: list[dict[Any, bytes]] = [{} for _ in self.fields]
+
+    def __call__(self, record: dict[str, Any]) -> bytes:
+        parts = [self.prefix]
+        for (name, kind), seen in zip(self.fields, self.seen):
+            value = record[name]
+            if name in self.uuids:
+                value = _uuid_text(value)
+            if value is None or type(value) is str or type(value) is int:  # equal means same bytes (not for 1.0)
+                encoded = seen.get(value)
+                if encoded is None:
+                    encoded = seen[value] = encode_field(kind, value)
+            else:
+                encoded = encode_field(kind, value)
+            parts.append(encoded)
+        return b"".join(parts)
 
 # -- RFC 6962 hashing and proof checks ---------------------------------------------------------------
 
@@ -564,9 +608,9 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     """The leaf hash of a batch entry (prefix + body), once each event of its body matched its stored record."""
     prefix, kind = BATCH_KINDS[e["kind"]]
     try:
-        body = base64.b64decode(e["body"], validate=True)
+        body = base64.b64decode(e.get("body"), validate=True)
     except (TypeError, ValueError):
-        raise Failure(f"{_what(n, e)}: its body is not base64") from None
+        raise Failure(f"{_what(n, e)}: its message body is missing or not base64") from None
     leaf = leaf_hash(prefix + body)
     if e.get("leaf_hash") is not None and base64.b64decode(e["leaf_hash"]) != leaf:
         raise Failure(f"{_what(n, e)}: the message differs from the leaf the log holds at its position")
@@ -578,8 +622,9 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     if not isinstance(records, list) or len(records) != len(events):
         got = f"{len(records)} records" if isinstance(records, list) else "no list of records"
         raise Failure(f"{_what(n, e)}: {got} for the {len(events)} events of its message (one per event, in order)")
+    leaves = EventLeaves(kind)
     for i, (event, record) in enumerate(zip(events, records)):
-        problem = _event_problem(kind, event, record, scope)
+        problem = _event_problem(leaves, event, record, scope)
         if problem == "retained":
             tally.removed_events += 1
         elif problem:
@@ -590,7 +635,7 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     return leaf
 
 
-def _event_problem(kind: str, event: dict[str, Any], record: Any, scope: dict[str, Any]) -> str | None:
+def _event_problem(leaves: EventLeaves, event: dict[str, Any], record: Any, scope: dict[str, Any]) -> str | None:
     """What is wrong with one event of a batch and its stored record, "retained" if retention removed it, or None."""
     license_id, retained_from = scope.get("license"), scope.get("retained_from")
     if license_id and event["license_id"] != license_id:
@@ -602,7 +647,7 @@ def _event_problem(kind: str, event: dict[str, Any], record: Any, scope: dict[st
     if license_id and isinstance(record, dict) and record.get("license_id") != license_id:
         return f"the stored record belongs to license {record.get('license_id')}, not {license_id}"
     try:
-        same = event_leaf(kind, record) == event_leaf(kind, event)
+        same = leaves(record) == leaves(event)
     except (KeyError, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
         return f"record cannot be encoded: {exc!r}"
     return None if same else "the stored record differs from the event the log holds (changed after it was logged)"

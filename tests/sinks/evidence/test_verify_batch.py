@@ -25,7 +25,7 @@ from meterstream.schemas.registry import USAGE_EVENT, default_registry
 from meterstream.schemas.resolve import BatchResolver
 from meterstream.sinks.evidence import merkle, verify
 from meterstream.sinks.evidence.signing import Signer
-from meterstream.sinks.evidence.verify import (BATCH_KINDS, BUNDLE_FORMAT, LEAF_SPECS, UUID_FIELDS, Failure,
+from meterstream.sinks.evidence.verify import (BATCH_KINDS, BUNDLE_FORMAT, LEAF_SPECS, UUID_FIELDS, EventLeaves, Failure,
                                                VerifierKey, avro_fields, decode_batch, leaf_bytes, leaf_hash, main,
                                                verify_bundle)
 
@@ -274,6 +274,8 @@ def _tampered(log: Log, change: str) -> dict[str, Any]:
         entry["leaf_hash"] = bundle["entries"][0]["leaf_hash"]
     elif change == "wrong inclusion proof":
         entry["inclusion"] = bundle["entries"][0]["inclusion"]
+    elif change == "no body":
+        del entry["body"]
     elif change == "truncated body":
         entry["body"] = base64.b64encode(base64.b64decode(entry["body"])[:-3]).decode()
         del entry["leaf_hash"]
@@ -291,6 +293,7 @@ def _tampered(log: Log, change: str) -> dict[str, Any]:
     ("record of another license", r"records\[2\] .*: the stored record belongs to license lic-other, not lic-ü-1$"),
     ("wrong leaf_hash", r"entry 2 .*: the message differs from the leaf the log holds at its position$"),
     ("wrong inclusion proof", r"entry 2 .*: its inclusion proof does not lead to the signed root of size 7"),
+    ("no body", r"entry 2 .*: its message body is missing or not base64$"),
     ("truncated body", r"entry 2 .*: its body is not a usage.batch.v2 message: field reservation_id: "),
 ])
 def test_each_tampering_is_named(log: Log, change: str, message: str) -> None:
@@ -344,3 +347,18 @@ def test_a_copy_of_the_one_file_verifies_without_meterstream_or_site_packages(lo
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stderr) == (0, "")
     assert run.stdout.startswith("OK: 3 entries (15 events) verified against 1 signed log(s)")
+
+
+def test_the_batchs_leaf_encoder_writes_leaf_bytes() -> None:
+    """EventLeaves computes a repeated field's bytes once: never different bytes from leaf_bytes, whatever the types."""
+    cols = columns(6)
+    odd = [dict(records(cols)[0], team=team, sequence=seq, latency_us=lat, quantity=q)
+           for team, seq, lat, q in [(1, True, 1.0, Decimal("0.5")), (1.0, 1, 1, "0.500000"), ("1", 1.0, True, 0.5),
+                                     (True, 1, None, "0.5")]]
+    recs = records(cols) + odd
+    recs[1]["event_id"] = recs[1]["event_id"].upper()
+    leaves = EventLeaves(EVENT_KIND)
+    for rec in recs + decode_batch(EVENT_KIND, body_of(cols)) + recs:
+        expected = leaf_bytes(EVENT_KIND, dict(rec, event_id=str(uuid.UUID(rec["event_id"]))))
+        assert leaves(rec) == expected
+    assert len({leaves(r) for r in odd}) == 3  # team 1.0 and True are text "1.0" and "True", not the cached "1"
