@@ -608,8 +608,8 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     """The leaf hash of a batch entry (prefix + body), once each event of its body matched its stored record."""
     prefix, kind = BATCH_KINDS[e["kind"]]
     try:
-        body = base64.b64decode(e.get("body"), validate=True)
-    except (TypeError, ValueError):
+        body = base64.b64decode(e["body"], validate=True)
+    except (KeyError, TypeError, ValueError):
         raise Failure(f"{_what(n, e)}: its message body is missing or not base64") from None
     leaf = leaf_hash(prefix + body)
     if e.get("leaf_hash") is not None and base64.b64decode(e["leaf_hash"]) != leaf:
