@@ -287,6 +287,7 @@ class EventLeaves:
             parts.append(encoded)
         return b"".join(parts)
 
+
 # -- RFC 6962 hashing and proof checks ---------------------------------------------------------------
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -625,7 +626,7 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     leaves = EventLeaves(kind)
     for i, (event, record) in enumerate(zip(events, records)):
         problem = _event_problem(leaves, event, record, scope)
-        if problem == "retained":
+        if problem is _RETAINED:
             tally.removed_events += 1
         elif problem:
             raise Failure(f"{_what(n, e)}: records[{i}] (event {event['event_id']}): {problem}")
@@ -635,14 +636,17 @@ def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) 
     return leaf
 
 
+_RETAINED = "removed by retention"  # not a problem: the event is older than what retention removed
+
+
 def _event_problem(leaves: EventLeaves, event: dict[str, Any], record: Any, scope: dict[str, Any]) -> str | None:
-    """What is wrong with one event of a batch and its stored record, "retained" if retention removed it, or None."""
+    """What is wrong with one event of a batch and its stored record, _RETAINED if retention removed it, or None."""
     license_id, retained_from = scope.get("license"), scope.get("retained_from")
     if license_id and event["license_id"] != license_id:
         return f"the log holds an event of license {event['license_id']} here, not {license_id}"
     if record is None:
         if retained_from is not None and event["event_time"] < retained_from:
-            return "retained"
+            return _RETAINED
         return "the record is missing from the store (deleted)"
     if license_id and isinstance(record, dict) and record.get("license_id") != license_id:
         return f"the stored record belongs to license {record.get('license_id')}, not {license_id}"
