@@ -17,7 +17,10 @@ trusts nothing else. It checks, in order, and names the first thing that fails:
    missing from the store is a failure unless it is older than what the bundle
    says retention removed. Records are first compared with the leaf hash the
    exporter read at their position, only to name a changed or swapped record
-   precisely; the proof is the inclusion proof alone.
+   precisely; the proof is the inclusion proof alone;
+4. an entry of a batch kind (``BATCH_KINDS``: one leaf per Kafka message) carries
+   the message's Avro body: its leaf is the prefix and the body, and each event
+   decoded from the body (``decode_batch``) must equal its stored record.
 
 Merkle tree: RFC 6962 / RFC 9162, SHA-256, leaf hash SHA-256(0x00 || leaf),
 node hash SHA-256(0x01 || left || right). Exit status 0: verified; 1: a failure.
@@ -29,10 +32,12 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import sys
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 BUNDLE_FORMAT = "meterstream.evidence.bundle.v1"
 
@@ -114,6 +119,173 @@ def leaf_bytes(kind: str, record: dict[str, Any]) -> bytes:
     """The canonical leaf of a record of ``kind`` (a key of LEAF_SPECS)."""
     prefix, fields = LEAF_SPECS[kind]
     return prefix + b"".join(encode_field(k, record[name]) for name, k in fields)
+
+
+# -- a batch leaf's body: a small Avro reader for exactly the columnar UsageBatch layout ---------------
+#
+# The body is one Avro array per field of the event kind, in LEAF_SPECS order (the event kind of a batch
+# kind covers every field of its schema). Each array is a run of blocks: a zig-zag varint count, then (if
+# the count is negative) the block's size in bytes and -count items, or count items; a 0 ends the array.
+# An event's field types follow from its leaf kinds (_AVRO_TYPES); tests check them against the .avsc.
+
+_AVRO_TYPES: dict[str, Any] = {  # leaf field kind -> the field's Avro type in the event schema
+    "text": "string", "int": "long", "time": "long", "list": {"type": "array", "items": "string"},
+    "decimal6": {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 6},
+}
+# Text fields the store keeps as UUID (printed lowercase with dashes), normalised on both sides before comparing.
+UUID_FIELDS: dict[str, frozenset[str]] = {"usage.v2": frozenset({"event_id"})}
+
+
+def avro_fields(kind: str) -> list[tuple[str, Any]]:
+    """(name, Avro type) of each field of an event kind, as its schema declares them (logical types of text aside)."""
+    return [(name, ["null", _AVRO_TYPES[k[:-1]]] if k.endswith("?") else _AVRO_TYPES[k])
+            for name, k in LEAF_SPECS[kind][1]]
+
+
+class _Corrupt(ValueError):
+    """The body is not Avro of the expected layout."""
+
+
+class _AvroReader:
+    """Reads values at a position of a buffer; each value type gets its reading function once (``reader``)."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf, self.pos = buf, 0
+
+    def long(self) -> int:
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] < 0x80:  # one byte: small values, lengths, counts, union branches
+            self.pos = pos + 1
+            return (buf[pos] >> 1) ^ -(buf[pos] & 1)
+        z = shift = 0
+        while True:
+            if pos >= len(buf):
+                raise _Corrupt(f"truncated at byte {pos}")
+            b = buf[pos]
+            pos += 1
+            z |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift >= 70:
+                raise _Corrupt(f"varint longer than 10 bytes at byte {pos}")
+        if z >> 64:
+            raise _Corrupt(f"varint beyond 64 bits at byte {pos}")
+        self.pos = pos
+        return (z >> 1) ^ -(z & 1)
+
+    def raw(self) -> bytes:
+        n = self.long()
+        if not 0 <= n <= len(self.buf) - self.pos:
+            raise _Corrupt(f"length {n} at byte {self.pos} runs past the end" if n > 0 else f"negative length {n}")
+        self.pos += n
+        return self.buf[self.pos - n:self.pos]
+
+    def string(self) -> str:
+        at = self.pos
+        try:
+            return self.raw().decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Corrupt(f"string at byte {at} is not UTF-8") from None
+
+    def decimal(self, precision: int, scale: int) -> Decimal:
+        unscaled = int.from_bytes(self.raw(), "big", signed=True)
+        if abs(unscaled) >= 10 ** precision:
+            raise _Corrupt(f"decimal beyond precision {precision} at byte {self.pos}")
+        return Decimal(unscaled).scaleb(-scale)
+
+    def reader(self, avro_type: Any) -> Callable[[], Any]:
+        """The function reading one value of ``avro_type`` (a type of ``_AVRO_TYPES`` or ``["null", X]``)."""
+        if isinstance(avro_type, list):
+            inner = self.reader(avro_type[1])
+
+            def union() -> Any:
+                branch = self.long()
+                if branch not in (0, 1):
+                    raise _Corrupt(f"union branch {branch} at byte {self.pos}")
+                return inner() if branch else None
+            return union
+        if avro_type in ("string", "long"):
+            return self.string if avro_type == "string" else self.long
+        if avro_type["type"] == "array":
+            items = self.reader(avro_type["items"])
+            return lambda: self.array(items)
+        return lambda: self.decimal(avro_type["precision"], avro_type["scale"])
+
+    def array(self, read: Callable[[], Any]) -> list[Any]:
+        out: list[Any] = []
+        while True:
+            count = self.long()
+            if count == 0:
+                return out
+            size, start = None, 0
+            if count < 0:
+                count, size = -count, self.long()
+                start = self.pos
+                if not 0 <= size <= len(self.buf) - start:
+                    raise _Corrupt(f"block of {size} bytes at byte {start} runs past the end")
+            if count > len(self.buf) - self.pos:  # every item takes a byte at least
+                raise _Corrupt(f"block of {count} items at byte {self.pos} runs past the end")
+            out.extend([read() for _ in range(count)])
+            if size is not None and self.pos - start != size:
+                raise _Corrupt(f"block at byte {start} says {size} bytes, its items take {self.pos - start}")
+
+
+def decode_batch(kind: str, body: bytes) -> list[dict[str, Any]]:
+    """The events of a columnar batch body of event ``kind``; ValueError saying what is wrong with it."""
+    reader, columns = _AvroReader(body), []
+    for name, avro_type in avro_fields(kind):
+        try:
+            columns.append((name, reader.array(reader.reader(avro_type))))
+        except _Corrupt as exc:
+            raise ValueError(f"field {name}: {exc}") from None
+    if reader.pos != len(body):
+        raise ValueError(f"{len(body) - reader.pos} trailing bytes after the last field")
+    counts = {name: len(values) for name, values in columns}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"its fields hold different numbers of events: {counts}")
+    names = [name for name, _ in columns]
+    return [dict(zip(names, row)) for row in zip(*(values for _, values in columns))]
+
+
+_UUID_TEXT = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid_text(value: Any) -> Any:
+    if isinstance(value, str) and _UUID_TEXT.fullmatch(value):
+        return value  # already as ClickHouse prints it
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        return value  # not a UUID: compared as it is
+
+
+class EventLeaves:
+    """``leaf_bytes`` of the events and records of one batch, UUID text normalised (ClickHouse prints it lowercase).
+
+    The bytes of a field's str, int or null value are computed once per batch (license, model, team... repeat
+    in every event of a message); other values are encoded each time. Same bytes as ``leaf_bytes``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.prefix, self.fields = LEAF_SPECS[kind]
+        self.uuids = UUID_FIELDS.get(kind, frozenset())
+        self.seen: list[dict[Any, bytes]] = [{} for _ in self.fields]
+
+    def __call__(self, record: dict[str, Any]) -> bytes:
+        parts = [self.prefix]
+        for (name, kind), seen in zip(self.fields, self.seen):
+            value = record[name]
+            if name in self.uuids:
+                value = _uuid_text(value)
+            if value is None or type(value) is str or type(value) is int:  # equal means same bytes (not for 1.0)
+                encoded = seen.get(value)
+                if encoded is None:
+                    encoded = seen[value] = encode_field(kind, value)
+            else:
+                encoded = encode_field(kind, value)
+            parts.append(encoded)
+        return b"".join(parts)
 
 
 # -- RFC 6962 hashing and proof checks ---------------------------------------------------------------
@@ -362,41 +534,62 @@ def check_witness(bundle: dict[str, Any], note: str, key: VerifierKey, latest: d
                       "log's history")
 
 
-def check_entries(bundle: dict[str, Any], latest: dict[str, Checkpoint]) -> tuple[int, int]:
-    """Every entry's leaf is in its log's signed tree, in order. Returns (verified, pruned by retention).
+@dataclass
+class Tally:
+    """What a bundle's entries came to: entries proven, events of batch entries checked, what retention removed."""
+
+    entries: int = 0
+    batches: int = 0
+    events: int = 0
+    removed: int = 0
+    removed_events: int = 0
+
+    def summary(self) -> str:
+        events = f" ({self.events:,} events)" if self.batches else ""
+        removed = "".join([f", {self.removed} removed by retention" if self.removed else "",
+                           f", {self.removed_events:,} events removed by retention" if self.removed_events else ""])
+        return f"{self.entries} entries{events} verified{removed}"
+
+
+def check_entries(bundle: dict[str, Any], latest: dict[str, Checkpoint]) -> Tally:
+    """Every entry's leaf is in its log's signed tree, in order. Returns what was verified.
 
     Two passes, so the failure named is the most precise one: first each record against the leaf the log
     stores at its position (a changed or moved record is named here), then each recomputed leaf against
     the signed root (only this pass is proof: the stored leaf hash is the exporter's word; a log rewritten
     after it was signed fails here).
     """
-    leaves, pruned = _entry_leaves(bundle)
+    leaves, tally = _entry_leaves(bundle)
     for n, e, leaf in leaves:
         cp = latest[e["log"]]
         if root_from_inclusion(e["index"], cp.size, leaf, _b64s(e["inclusion"])) != cp.root:
             raise Failure(f"{_what(n, e)}: its inclusion proof does not lead to the signed root of size {cp.size} "
                           "(the log was changed after it was signed)")
-    return len(leaves), pruned
+    tally.entries = len(leaves)
+    return tally
 
 
 def _what(n: int, e: dict[str, Any]) -> str:
     return f"entry {n} ({e['kind']} {e['id']}, log {e['log']} leaf {e['index']})"
 
 
-def _entry_leaves(bundle: dict[str, Any]) -> tuple[list[tuple[int, dict[str, Any], bytes]], int]:
+def _entry_leaves(bundle: dict[str, Any]) -> tuple[list[tuple[int, dict[str, Any], bytes]], Tally]:
     """First pass: order, presence, scope; each record re-encoded and compared with the stored leaf."""
     scope, latest_origins = bundle.get("scope", {}), {log["origin"] for log in bundle["logs"]}
     last: dict[str, int] = {}
-    out, pruned = [], 0
+    out, tally = [], Tally()
     for n, e in enumerate(bundle["entries"], 1):
         if e["log"] not in latest_origins:
             raise Failure(f"{_what(n, e)}: no checkpoint of its log in the bundle")
         if e["index"] <= last.get(e["log"], -1):
             raise Failure(f"{_what(n, e)}: out of order (leaf {e['index']} after leaf {last[e['log']]})")
         last[e["log"]] = e["index"]
+        if e["kind"] in BATCH_KINDS:
+            out.append((n, e, _batch_leaf(n, e, scope, tally)))
+            continue
         if e["record"] is None:
             if scope.get("retained_from") is not None and e["time"] < scope["retained_from"]:
-                pruned += 1
+                tally.removed += 1
                 continue
             raise Failure(f"{_what(n, e)}: the record is missing from the store (deleted)")
         if scope.get("license") and e["record"].get("license_id") != scope["license"]:
@@ -409,7 +602,59 @@ def _entry_leaves(bundle: dict[str, Any]) -> tuple[list[tuple[int, dict[str, Any
             raise Failure(f"{_what(n, e)}: the record differs from the leaf the log holds at its position "
                           "(changed after it was logged, or swapped with another)")
         out.append((n, e, leaf))
-    return out, pruned
+    return out, tally
+
+
+def _batch_leaf(n: int, e: dict[str, Any], scope: dict[str, Any], tally: Tally) -> bytes:
+    """The leaf hash of a batch entry (prefix + body), once each event of its body matched its stored record."""
+    prefix, kind = BATCH_KINDS[e["kind"]]
+    try:
+        body = base64.b64decode(e["body"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise Failure(f"{_what(n, e)}: its message body is missing or not base64") from None
+    leaf = leaf_hash(prefix + body)
+    if e.get("leaf_hash") is not None and base64.b64decode(e["leaf_hash"]) != leaf:
+        raise Failure(f"{_what(n, e)}: the message differs from the leaf the log holds at its position")
+    try:
+        events = decode_batch(kind, body)
+    except ValueError as exc:
+        raise Failure(f"{_what(n, e)}: its body is not a {e['kind']} message: {exc}") from None
+    records = e.get("records")
+    if not isinstance(records, list) or len(records) != len(events):
+        got = f"{len(records)} records" if isinstance(records, list) else "no list of records"
+        raise Failure(f"{_what(n, e)}: {got} for the {len(events)} events of its message (one per event, in order)")
+    leaves = EventLeaves(kind)
+    for i, (event, record) in enumerate(zip(events, records)):
+        problem = _event_problem(leaves, event, record, scope)
+        if problem is _RETAINED:
+            tally.removed_events += 1
+        elif problem:
+            raise Failure(f"{_what(n, e)}: records[{i}] (event {event['event_id']}): {problem}")
+        else:
+            tally.events += 1
+    tally.batches += 1
+    return leaf
+
+
+_RETAINED = "removed by retention"  # not a problem: the event is older than what retention removed
+
+
+def _event_problem(leaves: EventLeaves, event: dict[str, Any], record: Any, scope: dict[str, Any]) -> str | None:
+    """What is wrong with one event of a batch and its stored record, _RETAINED if retention removed it, or None."""
+    license_id, retained_from = scope.get("license"), scope.get("retained_from")
+    if license_id and event["license_id"] != license_id:
+        return f"the log holds an event of license {event['license_id']} here, not {license_id}"
+    if record is None:
+        if retained_from is not None and event["event_time"] < retained_from:
+            return _RETAINED
+        return "the record is missing from the store (deleted)"
+    if license_id and isinstance(record, dict) and record.get("license_id") != license_id:
+        return f"the stored record belongs to license {record.get('license_id')}, not {license_id}"
+    try:
+        same = leaves(record) == leaves(event)
+    except (KeyError, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
+        return f"record cannot be encoded: {exc!r}"
+    return None if same else "the stored record differs from the event the log holds (changed after it was logged)"
 
 
 def verify_bundle(bundle: dict[str, Any], key: VerifierKey, witnesses: Sequence[str] = ()) -> str:
@@ -417,10 +662,9 @@ def verify_bundle(bundle: dict[str, Any], key: VerifierKey, witnesses: Sequence[
     if bundle.get("format") != BUNDLE_FORMAT:
         raise Failure(f"not an evidence bundle of format {BUNDLE_FORMAT}")
     latest = check_logs(bundle, key, witnesses)
-    verified, pruned = check_entries(bundle, latest)
+    tally = check_entries(bundle, latest)
     logs = ", ".join(f"{cp.origin} size {cp.size}" for cp in latest.values())
-    return (f"OK: {verified} entries verified" + (f", {pruned} removed by retention" if pruned else "")
-            + f" against {len(latest)} signed log(s): {logs}")
+    return f"OK: {tally.summary()} against {len(latest)} signed log(s): {logs}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
