@@ -13,8 +13,8 @@ from meterstream.sinks.clickhouse import connect
 from meterstream.sinks.migrations import available, migrate, statements
 
 # What usage event v2, the evidence log and the cheaper rollups (0060: no distinct hardware per day;
-# 0061: usage_spend; 0062: usage_license_monthly) add; the rest was the previous release.
-V2_MIGRATIONS = {6, 7, 10, 60, 61, 62}
+# 0061: usage_spend; 0062: usage_license_monthly; 0070: evidence bodies) add; the rest was the previous release.
+V2_MIGRATIONS = {6, 7, 10, 60, 61, 62, 70}
 # Per month and team, the spend usage_spend must hold after the upgrade: what usage_daily held before it
 # (January's raw events expired: its spend comes from usage_daily, under source '').
 SPEND_TOTALS = {

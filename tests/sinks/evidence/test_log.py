@@ -15,7 +15,7 @@ from meterstream.sinks.evidence.leaf_sql import leaf_select
 from meterstream.sinks.evidence.log import Cadence, EvidenceLog
 from meterstream.sinks.evidence.signing import Signer
 from meterstream.sinks.evidence.store import LogStore
-from meterstream.sinks.evidence.verify import Failure, VerifierKey, verify_bundle
+from meterstream.sinks.evidence.verify import BATCH_KINDS, Failure, VerifierKey, verify_bundle
 from tests.sinks.conftest import batch, tagged
 from tests.sinks.evidence.conftest import ORIGIN, Harness, new_harness, new_signer
 
@@ -170,16 +170,25 @@ def _edit_logged_body(h: Harness, event_id: str, **values: Any) -> None:
 
 
 def _rewrite_history(h: Harness, signer: Signer) -> None:
-    """An insider edits one event and rebuilds the log from the edited audit trail, then signs it."""
+    """An insider edits one event and rebuilds the log from the edited audit trail (per message: from the
+    logged bodies, the victim's edited the same way), then signs it."""
     victim = _first_event(h, n=5)
     h.client.command("ALTER TABLE usage_events UPDATE model = 'cheaper' WHERE event_id = toUUID({e:String})",
                      parameters={"e": victim}, settings=SYNC)
-    for table in ("evidence_leaves", "evidence_tiles", "evidence_checkpoints"):
+    if not h.per_event:
+        _edit_logged_body(h, victim, model="cheaper")
+        h.client.command("ALTER TABLE evidence_leaves UPDATE leaf_hash = SHA256(concat(char(0), {p:String}, body)) "
+                         "WHERE log = {g:String} AND kafka_offset = {o:Int64}",
+                         parameters={"p": BATCH_KINDS["usage.batch.v2"][0].decode(), "g": h.log(0),
+                                     "o": int(_leaf_of(h, victim))}, settings=SYNC)
+    for table in ("evidence_leaves", "evidence_tiles", "evidence_checkpoints") if h.per_event else (
+            "evidence_tiles", "evidence_checkpoints"):
         h.client.command(f"ALTER TABLE {table} DELETE WHERE log LIKE {{p:String}}", parameters={"p": h.topic + "/%"},
                          settings=SYNC)
-    h.client.command(f"INSERT INTO evidence_leaves (log, kafka_offset, entry_id, kind, license_id, entry_time, "
-                     f"leaf_hash) {leaf_select()} WHERE kafka_topic = {{t:String}}",
-                     parameters={"t": h.topic})
+    if h.per_event:
+        h.client.command(f"INSERT INTO evidence_leaves (log, kafka_offset, entry_id, kind, license_id, entry_time, "
+                         f"leaf_hash) {leaf_select()} WHERE kafka_topic = {{t:String}}",
+                         parameters={"t": h.topic})
     h.signer = signer
     h.evidence = EvidenceLog(LogStore(h.client), signer, Cadence(10**9, 10**9), ORIGIN)
     h.checkpoint()
