@@ -585,6 +585,9 @@ def _entry_leaves(bundle: dict[str, Any]) -> tuple[list[tuple[int, dict[str, Any
             raise Failure(f"{_what(n, e)}: out of order (leaf {e['index']} after leaf {last[e['log']]})")
         last[e["log"]] = e["index"]
         if e["kind"] in BATCH_KINDS:
+            if e.get("body") is None and scope.get("retained_from") is not None and e["time"] < scope["retained_from"]:
+                tally.removed += 1  # a message whose body retention emptied with its events (from its first event)
+                continue
             out.append((n, e, _batch_leaf(n, e, scope, tally)))
             continue
         if e["record"] is None:

@@ -14,17 +14,22 @@ from meterstream.sinks.query_pack import names, parameters, render, text
 from meterstream.sinks.retention import apply_retention
 
 
-def _ttl(client) -> str:
-    return str(client.command("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
-                              "AND name = 'usage_events'"))
+def _ttl(client, table: str = "usage_events") -> str:
+    return str(client.command("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+                              "AND name = {t:String}", parameters={"t": table}))
 
 
 @pytest.mark.integration
 def test_retention_sets_and_removes_the_ttl(clickhouse) -> None:
     apply_retention(clickhouse, 1200)  # far beyond any test data: other tests' rows must survive
     assert "toIntervalMonth(1200)" in _ttl(clickhouse)
+    assert "toIntervalMonth(1200)" in _ttl(clickhouse, "evidence_leaves")  # the bodies go with their events
     apply_retention(clickhouse, 0)
-    assert " TTL " not in _ttl(clickhouse)
+    assert " TTL " not in _ttl(clickhouse) and " TTL " not in _ttl(clickhouse, "evidence_leaves")
+    clickhouse.command("ALTER TABLE usage_events MODIFY TTL toStartOfMonth(event_time) + INTERVAL 1200 MONTH")
+    apply_retention(clickhouse, 1200)  # a store upgraded with the usage TTL already set: the bodies get theirs
+    assert "toIntervalMonth(1200)" in _ttl(clickhouse, "evidence_leaves")
+    apply_retention(clickhouse, 0)
 
 
 def test_render_formats_keep_decimals_exact() -> None:

@@ -15,8 +15,9 @@ from fastavro import schemaless_writer
 
 from meterstream.schemas import BatchCodec
 from meterstream.schemas.resolve import BatchResolver
+from meterstream.sinks.evidence import export
 from meterstream.sinks.evidence.batch_log import KIND
-from meterstream.sinks.evidence.verify import BATCH_KINDS
+from meterstream.sinks.evidence.verify import BATCH_KINDS, Failure
 from meterstream.sinks.usage_writer import UsageWriter
 from tests.sinks.conftest import Msg, batch
 from tests.sinks.evidence.conftest import new_harness
@@ -88,3 +89,21 @@ def test_refused_v1_and_foreign_messages(clickhouse: Any, tmp_path: Path) -> Non
     assert (rows[1][4], rows[1][5]) == (h.lic("a"), int(WHEN.replace(minute=1).timestamp() * 1e6))
     assert (rows[2][4], rows[2][5]) == (h.lic("b"), int(WHEN.replace(minute=2).timestamp() * 1e6))
     assert rows[2][7] == foreign[10:]
+
+
+def test_a_body_emptied_by_retention_is_reported_removed(clickhouse: Any, tmp_path: Path) -> None:
+    """Retention empties the bodies of expired messages with their events (a column TTL); the leaf stays."""
+    h = new_harness(clickhouse, tmp_path, per_event=False)
+    h.write(batch(h.lic("a"), 5, when=WHEN), batch(h.lic("a"), 7, when=WHEN.replace(day=20)))
+    h.checkpoint()
+    first = {"g": h.log(0), "o": 0, "t": h.topic}
+    clickhouse.command("ALTER TABLE evidence_leaves UPDATE body = '' WHERE log = {g:String} AND kafka_offset = {o:Int64}",
+                       parameters=first, settings={"mutations_sync": 2})  # what the TTL of retention does
+    clickhouse.command("ALTER TABLE usage_events DELETE WHERE kafka_topic = {t:String} AND kafka_offset = {o:Int64}",
+                       parameters=first, settings={"mutations_sync": 2})
+    start, end = datetime(2026, 5, 1, tzinfo=timezone.utc), datetime(2026, 6, 1, tzinfo=timezone.utc)
+    bundle = export.export(clickhouse, h.lic("a"), start, end, retained_from=datetime(2026, 5, 10, tzinfo=timezone.utc))
+    assert bundle["entries"][0]["body"] is None
+    assert h.verify(bundle).startswith("OK: 1 entries (7 events) verified, 1 removed by retention")
+    with pytest.raises(Failure, match="body is missing"):  # not older than what retention removed: a failure
+        h.verify(export.export(clickhouse, h.lic("a"), start, end))
