@@ -38,7 +38,8 @@ class EvidenceSettings(ClickHouseSettings):
                                                             "<origin>/<topic>/<partition>.")
     evidence_key_path: Path = Field(default_factory=default_key_path, description="Ed25519 signing key (PEM, 0600).")
     evidence_key_passphrase: SecretStr | None = Field(None, description="Passphrase the key file is encrypted with.")
-    evidence_checkpoint_events: int = Field(10_000, ge=1, description="Sign a checkpoint once this many leaves "
+    evidence_checkpoint_events: int = Field(10_000, ge=1, description="Sign a checkpoint once this many leaves (usage "
+                                                                      "messages, alerts) "
                                                                       "were added since the last one...")
     evidence_checkpoint_s: float = Field(10.0, gt=0, description="...or once this many seconds passed and it grew.")
 
