@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from meterstream.schemas import BatchCodec
 from meterstream.schemas.resolve import BatchResolver
 from meterstream.sinks.evidence import export
 from meterstream.sinks.evidence.batch_log import KIND
+from meterstream.sinks.evidence.errors import EvidenceError
 from meterstream.sinks.evidence.verify import BATCH_KINDS, Failure
 from meterstream.sinks.usage_writer import UsageWriter
 from tests.sinks.conftest import Msg, batch
@@ -107,3 +109,18 @@ def test_a_body_emptied_by_retention_is_reported_removed(clickhouse: Any, tmp_pa
     assert h.verify(bundle).startswith("OK: 1 entries (7 events) verified, 1 removed by retention")
     with pytest.raises(Failure, match="body is missing"):  # not older than what retention removed: a failure
         h.verify(export.export(clickhouse, h.lic("a"), start, end))
+
+
+def test_prove_an_event_gives_its_message(clickhouse: Any, tmp_path: Path) -> None:
+    """``meterstream evidence prove EVENT_ID`` on a log per message: the event's message, every event of it."""
+    h = new_harness(clickhouse, tmp_path, per_event=False)
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    h.write(batch(h.lic("a"), 4, when=WHEN), batch(h.lic("a"), 6, when=WHEN.replace(hour=10), ids=ids))
+    h.checkpoint()
+    bundle = export.prove(clickhouse, ids[3])
+    [entry] = bundle["entries"]
+    assert (entry["kind"], entry["id"], entry["index"]) == (KIND, "1", 1)
+    assert [r["event_id"] for r in entry["records"]] == ids
+    assert h.verify(bundle).startswith("OK: 1 entries (6 events) verified")
+    with pytest.raises(EvidenceError, match="no leaf"):
+        export.prove(clickhouse, str(uuid.uuid4()))
