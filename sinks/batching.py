@@ -18,7 +18,11 @@ license snapshots and webhook attempts:
   not redo it; if that fails (or the partitions were lost) the batch is
   dropped and the new owner re-reads it;
 * a message the target cannot use is a dead letter (``meterstream.kafka.dead_letters``
-  headers, the ``dead_letters`` table); it never stops the consumer.
+  headers, the ``dead_letters`` table); it never stops the consumer;
+* a target may leave part of a write's durable work for later (``take_deferred``: the usage
+  evidence log's leaves): it runs in one background thread, in batch order, beside the next
+  batch's consume and write, and the batch is committed only once it is done; if it fails,
+  nothing moves on until it succeeds (it must be idempotent), and a revoke or stop waits for it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, Sequence, TypeVar, Union
+from typing import Callable, Generic, Protocol, Sequence, TypeVar, Union
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -102,12 +107,27 @@ class FlushPolicy:
 # -- the loop ------------------------------------------------------------------------------------------
 
 @dataclass
+class _Pending:
+    """A written batch whose deferred work runs in the background: committed once it is done."""
+
+    work: list[Callable[[], None]]
+    offsets: dict[tuple[str, int], int]
+    future: "Future[None]"
+
+
+def _run_all(work: list[Callable[[], None]]) -> None:
+    for fn in work:
+        fn()
+
+
+@dataclass
 class _Batch(Generic[T]):
     items: list[Item[T]] = field(default_factory=list)
     rows: int = 0
     since: float = 0.0
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     written: int = 0  # items[:written] are durable: a retry writes only the rest, then dead letters, commit
+    deferred: list[Callable[[], None]] = field(default_factory=list)  # what the target left of those writes
 
     def mark(self, msg: Message) -> None:
         if not self.offsets:
@@ -126,6 +146,9 @@ class BatchingConsumer(Generic[T]):
         self.batch: _Batch[T] = _Batch()
         self.rows_written = 0
         self.flushes = 0
+        self._take_deferred: Callable[[], Callable[[], None] | None] | None = getattr(target, "take_deferred", None)
+        self._pending: _Pending | None = None
+        self._worker: ThreadPoolExecutor | None = None
         consumer.subscribe(topics, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     @property
@@ -152,6 +175,7 @@ class BatchingConsumer(Generic[T]):
 
     def poll_once(self, timeout: float = 0.2) -> None:
         """Consume one round of messages (unless a write is due) and write when due."""
+        self._settle(wait=False)  # commit the previous batch as soon as its deferred work is done
         if not self._due():
             msgs = [m for m in self.consumer.consume(num_messages=self.batch_messages, timeout=timeout)
                     if _usable(m)]
@@ -181,23 +205,53 @@ class BatchingConsumer(Generic[T]):
         elif isinstance(outcome, Invalid):
             self.dead.add(msg, outcome.reason)
 
-    def flush(self) -> None:
-        """Write the batch, then its dead letters, then commit its offsets."""
+    def flush(self, settle: bool = False) -> None:
+        """Write the batch, then its dead letters, then commit its offsets (once the previous batch's and
+        its own deferred work are done; with ``settle``, wait for them here)."""
         b = self.batch
         if not b.offsets:
+            self._settle(wait=settle)
             return
         todo = b.items[b.written:]
         if todo:
             for msg, reason in self.target.write(todo):  # refusals count only once the write succeeded
                 self.dead.add(msg, reason)
             b.written = len(b.items)
+            deferred = self._take_deferred() if self._take_deferred is not None else None
+            if deferred is not None:
+                b.deferred.append(deferred)
             self.flushes += 1
             log.info("%s: wrote flush %d: %d rows from %d messages", self.target.name, self.flushes,
                      sum(i.count for i in todo), len(todo))
         self.dead.flush()
-        self._commit(b.offsets)
+        self._settle(wait=True)  # the previous batch first: deferred work runs and commits in batch order
+        if b.deferred:
+            self._pending = _Pending(b.deferred, b.offsets, self._submit(b.deferred))
+        else:
+            self._commit(b.offsets)
         self.rows_written += b.rows
         self.batch = _Batch()
+        if settle:
+            self._settle(wait=True)
+
+    def _submit(self, work: list[Callable[[], None]]) -> "Future[None]":
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{self.target.name}-deferred")
+        return self._worker.submit(_run_all, work)
+
+    def _settle(self, wait: bool) -> None:
+        """Commit the pending batch once its deferred work is done; if that failed, run it again and raise
+        SinkError (so nothing moves on until it succeeds)."""
+        p = self._pending
+        if p is None or (not wait and not p.future.done()):
+            return
+        try:
+            p.future.result()
+        except Exception as exc:  # noqa: BLE001 - any failure: the batch stays uncommitted and is finished again
+            p.future = self._submit(p.work)
+            raise SinkError(f"{self.target.name}: finishing a written batch failed: {exc}") from exc
+        self._pending = None
+        self._commit(p.offsets)
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         try:
@@ -209,14 +263,14 @@ class BatchingConsumer(Generic[T]):
 
     def _final_flush(self) -> None:
         try:
-            self.flush()
+            self.flush(settle=True)
         except SinkError as exc:
             log.error("%s: could not write the last batch on stop (%s); it will be re-read", self.target.name, exc)
 
     def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         """Write what we hold before the partitions move, so the new owner does not redo it."""
         try:
-            self.flush()
+            self.flush(settle=True)
         except SinkError as exc:
             log.warning("%s: could not write before rebalance (%s); the new owner will re-read",
                         self.target.name, exc)
@@ -229,10 +283,17 @@ class BatchingConsumer(Generic[T]):
         self._drop()
 
     def _drop(self) -> None:
+        """Forget the unwritten batch and the uncommitted one (the new owner re-reads both); deferred work
+        still running finishes first, so it never runs beside the new owner's."""
+        if self._pending is not None:
+            self._pending.future.exception()  # waits; a failure is the new owner's to redo
+            self._pending = None
         self.batch = _Batch()
         self.dead.discard()
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
         self.dead.close()
         self.consumer.close()
 

@@ -10,7 +10,7 @@ re-read after a crash is not counted twice.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Message
@@ -38,13 +38,17 @@ class UsageTarget:
 
     name = "usage"
 
-    def __init__(self, client: Client, helpers: Sequence[Client] = (), touched: TouchedLogs | None = None) -> None:
-        """With ``touched`` (the checkpointer's board), the evidence log is on: each stored message gets a leaf."""
+    def __init__(self, client: Client, helpers: Sequence[Client] = (), touched: TouchedLogs | None = None,
+                 log_client: Client | None = None) -> None:
+        """With ``touched`` (the checkpointer's board), the evidence log is on: each stored message gets a leaf,
+        appended after the insert by ``take_deferred``'s work (the batching loop runs it beside the next
+        batch and commits once it is done), on ``log_client`` when given."""
         self.registry = default_registry()
         self.resolver = BatchResolver(self.registry)
         self._refused: list[tuple[Message, str]] = []
+        self._deferred: Callable[[], None] | None = None
         self.writer = UsageWriter(client, lambda msg, why: self._refused.append((msg, why)), self.resolver, helpers,
-                                  evidence=touched is not None, touched=touched)
+                                  evidence=touched is not None, touched=touched, log_client=log_client)
 
     def accept(self, msg: Message) -> Row[Fingerprint] | Invalid:
         value = msg.value() or b""
@@ -62,8 +66,18 @@ class UsageTarget:
                 group = groups[item.value] = (self.registry.by_fingerprint(item.value).schema, [])
             group[1].append(item.msg)
         self._refused = []
-        self.writer.write(groups)
+        stored = self.writer.write_events(groups)
+        log = self.writer.log
+        if log is not None:
+            def append() -> None:
+                log.append(stored)
+            self._deferred = append
         return self._refused
+
+    def take_deferred(self) -> Callable[[], None] | None:
+        """The evidence leaves of the last write's stored messages, to append before its commit (idempotent)."""
+        work, self._deferred = self._deferred, None
+        return work
 
 
 def usage_sink(settings: SinkSettings, client: Client | None = None) -> BatchingConsumer[Fingerprint]:
@@ -75,7 +89,8 @@ def usage_sink(settings: SinkSettings, client: Client | None = None) -> Batching
     retire_event_leaves(client)
     target = UsageTarget(client, [sibling(client, settings.clickhouse_url)
                                   for _ in range(settings.sink_write_threads - 1)],
-                         touched_logs(settings.clickhouse_url) if settings.evidence_enabled else None)
+                         touched_logs(settings.clickhouse_url) if settings.evidence_enabled else None,
+                         sibling(client, settings.clickhouse_url) if settings.evidence_enabled else None)
     drop_other_versions(client)
     return batching_consumer(settings, client, group=settings.sink_group, topics=[settings.usage],
                              target=target, dlq_topic=settings.usage_dlq,

@@ -68,13 +68,14 @@ class UsageWriter:
 
     def __init__(self, client: Client, dead_letter: DeadLetterFn, resolver: BatchResolver | None = None,
                  helpers: Sequence[Client] = (), evidence: bool = False,
-                 touched: TouchedLogs | None = None) -> None:
+                 touched: TouchedLogs | None = None, log_client: Client | None = None) -> None:
         self.client = client
         self.clients = [client, *helpers]
         self._dead_letter = dead_letter
         self._refused: set[int] = set()  # id() of the messages of this write that were dead-lettered
         self.resolver = resolver or BatchResolver()
-        self.log = BatchLog(client, self.resolver, touched) if evidence else None
+        # its own client (a sibling) lets the sink append one batch's leaves while it inserts the next
+        self.log = BatchLog(log_client or client, self.resolver, touched) if evidence else None
         schema = copy.deepcopy(self.resolver.latest.schema)
         schema["fields"] = [*schema["fields"], *_EXTRA_FIELDS]
         self._container_schema = schema
@@ -85,11 +86,16 @@ class UsageWriter:
 
         Every group is written in the newest schema, so one container carries them all.
         """
+        stored = self.write_events(groups)
+        if self.log is not None:  # only once every share is stored: a retried flush logs what this one did not
+            self.log.append(stored)
+
+    def write_events(self, groups: dict[bytes, tuple[dict[str, Any], list[Message]]]) -> list[Message]:
+        """The insert alone (no evidence leaves); return the messages stored, i.e. not refused."""
         msgs = [m for _, group in groups.values() for m in group]
         self._refused = set()
         self._write(msgs)
-        if self.log is not None:  # only once every share is stored: a retried flush logs what this one did not
-            self.log.append([m for m in msgs if id(m) not in self._refused])
+        return [m for m in msgs if id(m) not in self._refused]
 
     def dead_letter(self, msg: Message, reason: str) -> None:
         self._refused.add(id(msg))

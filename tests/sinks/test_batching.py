@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
 from meterstream.sinks.batching import SKIP, BatchingConsumer, FlushPolicy, Invalid, Item, Row, Skip
@@ -234,3 +235,86 @@ def test_run_retries_with_capped_back_off_and_writes_on_stop() -> None:
     assert target.written == [[b"a", b"b"]] and len(target.attempts) == 4
     assert waits == [0.01, 0.01, 0.01]  # 0.5 s capped by retry_max_s
     assert consumer.closed
+
+
+class DeferringTarget(Target):
+    """Leaves part of each write for later (as the usage target leaves its evidence leaves): ``gate`` holds it,
+    ``fail_deferred`` makes it fail that many times; ``done`` records the batches finished, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_deferred = 0
+        self.done: list[list[bytes]] = []
+        self._last: list[bytes] | None = None
+
+    def write(self, items: Sequence[Item[bytes]]) -> list[tuple[Any, str]]:
+        refused = super().write(items)
+        self._last = [i.value for i in items]
+        return refused
+
+    def take_deferred(self) -> Callable[[], None] | None:
+        values, self._last = self._last, None
+        if values is None:
+            return None
+
+        def finish() -> None:
+            assert self.gate.wait(10)
+            if self.fail_deferred:
+                self.fail_deferred -= 1
+                raise RuntimeError("evidence store down")
+            self.done.append(values)
+        return finish
+
+
+def make_deferring(rounds: list[list[Msg]], rows: int = 4) -> tuple[BatchingConsumer[bytes], FakeConsumer,
+                                                                     DeferringTarget]:
+    consumer, target = FakeConsumer(rounds), DeferringTarget()
+    loop = BatchingConsumer(consumer, ["t"], target, Dead(), FlushPolicy(rows, 60_000, 0.01))  # type: ignore[arg-type]
+    return loop, consumer, target
+
+
+def _until(what: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not what():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_deferred_work_runs_beside_the_next_batch_and_commits_only_when_done() -> None:
+    loop, consumer, target = make_deferring([msgs(b"a", b"b"), msgs(b"c", b"d", first=2)])
+    target.gate.clear()
+    loop.poll_once()  # batch 1 written; its deferred work waits on the gate
+    assert target.written == [[b"a", b"b"]] and consumer.commits == []
+    reader = threading.Thread(target=loop.poll_once)  # batch 2 is consumed and written meanwhile...
+    reader.start()
+    _until(lambda: len(target.written) == 2)
+    assert consumer.commits == [] and target.done == []  # ...and nothing is committed before batch 1 is finished
+    target.gate.set()
+    reader.join(10)
+    loop.flush(settle=True)
+    assert target.done == [[b"a", b"b"], [b"c", b"d"]]  # in batch order
+    assert consumer.commits == [{("t", 0): 2}, {("t", 0): 4}]
+
+
+def test_failed_deferred_work_holds_the_commit_and_is_run_again() -> None:
+    loop, consumer, target = make_deferring([msgs(b"a", b"b")])
+    target.fail_deferred = 1
+    loop.poll_once()
+    _until(lambda: loop._pending is not None and loop._pending.future.done())  # noqa: SLF001
+    with pytest.raises(SinkError, match="finishing a written batch failed"):
+        loop.poll_once()
+    assert consumer.commits == [] and target.written == [[b"a", b"b"]]  # written once; not committed
+    loop.flush(settle=True)  # the work ran again and succeeded
+    assert target.done == [[b"a", b"b"]] and consumer.commits == [{("t", 0): 2}]
+
+
+def test_revoke_and_stop_wait_for_deferred_work() -> None:
+    loop, consumer, target = make_deferring([msgs(b"a")], rows=100)
+    loop.poll_once()
+    target.gate.clear()
+    threading.Timer(0.1, target.gate.set).start()
+    assert consumer.on_revoke is not None
+    consumer.on_revoke(consumer, [])  # writes the held batch and waits for its deferred work, then commits
+    assert target.done == [[b"a"]] and consumer.commits == [{("t", 0): 1}]
