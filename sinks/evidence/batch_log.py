@@ -29,7 +29,7 @@ from meterstream.schemas.codec import HEADER_LEN, LONG, STR, decode_column, read
 from meterstream.schemas.resolve import BatchResolver
 
 from .touched import TouchedLogs
-from .verify import BATCH_KINDS
+from .verify import BATCH_KINDS, leb128
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class BatchLog:
         leaf.update(own)  # no copy of the body (SHA-256 releases the GIL on large inputs)
         leaf.update(tail)
         out += (log_text, _INT64.pack(offset), _text(str(offset).encode()), _text(_KIND), _text(license_id.encode()),
-                _INT64.pack(first), leaf.digest(), _length(len(own) + len(tail)), own, tail)
+                _INT64.pack(first), leaf.digest(), leb128(len(own) + len(tail)), own, tail)
 
 
 def _head(msg: Message, value: bytes) -> tuple[str, int]:
@@ -128,15 +128,6 @@ def _first_long_of_one_block(value: bytes, pos: int) -> tuple[int, int] | None:
     return (first, end + 1) if value[end] == 0 else None
 
 
-def _length(n: int) -> bytes:
-    """Unsigned LEB128, RowBinary's length prefix of a String."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _text(raw: bytes) -> bytes:
-    return _length(len(raw)) + raw
+    """RowBinary String: the LEB128 length (the verifier's, as per-event leaves use it), then the bytes."""
+    return leb128(len(raw)) + raw

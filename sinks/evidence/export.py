@@ -208,16 +208,13 @@ def prove(client: Client, entry_id: str) -> dict[str, Any]:
     if not found:
         raise EvidenceError(f"no leaf for {entry_id} in the evidence log")
     log, key, kind, license_id = found[0]
-    if kind in BATCH_KINDS:  # the message that stored the event, with all its events
-        batches = messages(client, [(log, key[0])])
-        records = records_by_id(client, [i for m in batches.values() for i in m.event_ids])
-        t = int(str(client.command("SELECT toUnixTimestamp64Micro(entry_time) FROM evidence_leaves WHERE "
-                                   "log = {g:String} AND kafka_offset = {o:Int64} AND entry_id = {i:String}",
-                                   parameters={"g": log, "o": key[0], "i": key[1]})))
-        return build_bundle(store, [(log, key, kind, key[1], t)], records, {"entry": entry_id}, batches)
     t = int(str(client.command("SELECT toUnixTimestamp64Micro(entry_time) FROM evidence_leaves WHERE log = {g:String} "
                            "AND kafka_offset = {o:Int64} AND entry_id = {i:String}",
                            parameters={"g": log, "o": key[0], "i": key[1]})))
+    if kind in BATCH_KINDS:  # the message that stored the event, with all its events
+        batches = messages(client, [(log, key[0])])
+        records = records_by_id(client, [i for m in batches.values() for i in m.event_ids])
+        return build_bundle(store, [(log, key, kind, key[1], t)], records, {"entry": entry_id}, batches)
     at = EPOCH + timedelta(microseconds=t)
     fetch = usage_records if kind.startswith("usage") else alert_records
     records = fetch(client, license_id, at, at + timedelta(microseconds=1))

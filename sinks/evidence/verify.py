@@ -83,7 +83,7 @@ BATCH_KINDS: dict[str, tuple[bytes, str]] = {  # batch kind: (prefix, the kind o
 }
 
 
-def _leb128(n: int) -> bytes:
+def leb128(n: int) -> bytes:
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -94,7 +94,7 @@ def _leb128(n: int) -> bytes:
 
 def _text(value: Any) -> bytes:
     raw = str(value).encode("utf-8")
-    return _leb128(len(raw)) + raw
+    return leb128(len(raw)) + raw
 
 
 def encode_field(kind: str, value: Any) -> bytes:
@@ -104,10 +104,10 @@ def encode_field(kind: str, value: Any) -> bytes:
     if value is None:
         raise ValueError(f"a {kind} field cannot be null")
     if kind == "list":
-        return _leb128(len(value)) + b"".join(_text(v) for v in value)
+        return leb128(len(value)) + b"".join(_text(v) for v in value)
     if kind == "map":
         items = sorted(((str(k), str(v)) for k, v in dict(value).items()), key=lambda kv: kv[0].encode())
-        return _leb128(len(items)) + b"".join(_text(k) + _text(v) for k, v in items)
+        return leb128(len(items)) + b"".join(_text(k) + _text(v) for k, v in items)
     if kind == "decimal6":
         return int((Decimal(str(value)) * 10**6).to_integral_exact()).to_bytes(8, "little", signed=True)
     if kind in ("int", "time"):
